@@ -1,0 +1,124 @@
+# lidar3d: one Makefile, no other build system.
+#   make            build every tool into bin/
+#   make check      build and run all CMocka tests
+#   make check-asan the same tests under AddressSanitizer + UBSan (CUDA left out)
+#   make deps       install the Debian packages we need (root) or print the command
+#   make bench      benchmarks against their peers (see docs/benchmarks.md)
+#   make clean      remove build outputs
+# V=1 shows full commands. NO_CUDA=1 skips the CUDA sources even when nvcc exists.
+
+BUILD   ?= build
+BIN     ?= bin
+VERSION := 0.1.0
+
+DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev \
+                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev zip
+
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+PKGS    := yajl libarchive hdf5 openblas libpng
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -I. $(PKG_CFLAGS) \
+           -DLIDAR3D_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm $(EXTRA_LDFLAGS)
+
+# ---- optional parts -------------------------------------------------------
+CUDA_HOME ?= /usr/local/cuda
+NVCC := $(if $(NO_CUDA),,$(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null))
+HAVE_CUDNN := $(if $(NVCC),$(shell ls $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h 2>/dev/null | head -1))
+HAVE_NCCL  := $(if $(NVCC),$(shell ls $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h 2>/dev/null | head -1))
+HAVE_OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo yes)
+
+ifneq ($(NVCC),)
+NVCCFLAGS := -O2 -g -std=c++17 -I. -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
+CFLAGS += -DLIDAR3D_HAVE_CUDA=1
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+endif
+
+# ---- sources --------------------------------------------------------------
+FORMATS_SRC := $(wildcard formats/*.c)
+KERNELS_SRC := $(wildcard kernels/cpu/*.c) $(wildcard kernels/*.c)
+CUDA_SRC    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
+COMMON_SRC  := $(wildcard tools/common/*.c)
+TOOL_MAINS  := $(wildcard tools/*.c)
+TOOLS       := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_MAINS))
+TEST_SRC    := $(wildcard tests/test_*.c)
+TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(COMMON_SRC)) \
+           $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
+LIB := $(BUILD)/liblidar3d.a
+
+.PHONY: all check check-asan deps bench demo clean found
+all: found $(TOOLS)
+
+found:
+	@printf '  found: nvcc=%s cuDNN=%s NCCL=%s OpenBLAS=%s\n' \
+	  "$(if $(NVCC),yes,no)" "$(if $(HAVE_CUDNN),yes,no)" "$(if $(HAVE_NCCL),yes,no)" \
+	  "$(if $(HAVE_OPENBLAS),yes,no)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# A tool is tools/NAME.c plus any tools/NAME/*.c, over the library.
+.SECONDEXPANSION:
+$(BIN)/%: $(BUILD)/tools/%.o $$(call obj,$$(wildcard tools/%/*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/support/testutil.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIB) $(CMOCKA_LIBS) $(LDLIBS)
+
+# Tests find the tools through LIDAR3D_BIN and the real data through LIDAR3D_SHARED.
+check: all $(TESTS)
+	@fail=0; for t in $(TESTS); do \
+	  printf '== %s\n' $$t; \
+	  LIDAR3D_BIN=$(abspath $(BIN)) LIDAR3D_SHARED=$(abspath ../shared) \
+	  LIDAR3D_TMP=$(abspath $(BUILD))/tmp $$t || fail=1; \
+	done; \
+	if [ $$fail = 0 ]; then echo "all tests passed"; else echo "some tests FAILED"; exit 1; fi
+
+check-asan:
+	$(MAKE) check BUILD=build-asan BIN=build-asan/bin NO_CUDA=1 OPT=-O1 \
+	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	  EXTRA_LDFLAGS='-fsanitize=address,undefined'
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES); }; \
+	else echo "run as root: apt-get install -y $(DEB_PACKAGES)"; fi
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

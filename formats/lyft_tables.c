@@ -1,0 +1,445 @@
+#include "formats/lyft_tables.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/json_records.h"
+
+const char *const l3d_table_names[] = {
+    "scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor",
+    "sample_annotation", "instance", "category", NULL,
+};
+enum { N_REQUIRED = 6, N_TABLES = 9 };
+
+const char *const l3d_lyft_classes[9] = {
+    "bicycle", "motorcycle", "pedestrian", "animal", "car",
+    "emergency_vehicle", "bus", "other_vehicle", "truck",
+};
+
+int l3d_lyft_class_index(const char *name)
+{
+    for (int i = 0; i < 9; i++)
+        if (strcmp(name, l3d_lyft_classes[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Grows a table by one row and returns it zeroed (NULL on OOM). */
+#define PUSH(tab) ((tab).n < (tab).cap || grow_table((void **)&(tab).rows, &(tab).cap, sizeof *(tab).rows) \
+                   ? memset(&(tab).rows[(tab).n++], 0, sizeof *(tab).rows) : NULL)
+
+static int grow_table(void **rows, uint32_t *cap, size_t elem)
+{
+    uint32_t nc = *cap ? *cap * 2 : 256;
+    void *r = realloc(*rows, (size_t)nc * elem);
+    if (!r)
+        return 0;
+    *rows = r;
+    *cap = nc;
+    return 1;
+}
+
+typedef struct load_ctx {
+    l3d_tables *t;
+    const char *table;
+    int seen[N_TABLES];
+    char seen_where[N_TABLES][512];
+    int64_t bytes_before, bytes_now;
+    l3d_bytes_fn progress;
+    void *progress_ctx;
+} load_ctx;
+
+static int oom(l3d_err *err) { return l3d_fail(err, L3D_EINTERNAL, "out of memory"); }
+
+static int tok(l3d_tables *t, const l3d_record *r, const char *key, uint32_t *out, l3d_err *err)
+{
+    const char *s;
+    int rc = l3d_rec_str(r, key, &s, err);
+    if (rc)
+        return rc;
+    *out = l3d_intern_id(&t->str, s, 1);
+    return *out == L3D_NO_ID ? oom(err) : L3D_OK;
+}
+
+static int pose(const l3d_record *r, l3d_pose *p, l3d_err *err)
+{
+    int rc = l3d_rec_nums(r, "translation", 3, p->t, err);
+    return rc ? rc : l3d_rec_nums(r, "rotation", 4, p->q, err);
+}
+
+#define TRY(x) do { int rc_ = (x); if (rc_) return rc_; } while (0)
+
+static int on_scene(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_scene *s = PUSH(t->scene);
+    if (!s)
+        return oom(err);
+    TRY(tok(t, r, "token", &s->token, err));
+    return tok(t, r, "name", &s->name, err);
+}
+
+static int on_sample(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_sample *s = PUSH(t->sample);
+    if (!s)
+        return oom(err);
+    TRY(tok(t, r, "token", &s->token, err));
+    TRY(tok(t, r, "scene_token", &s->scene_tok, err));
+    return l3d_rec_num(r, "timestamp", &s->timestamp, err);
+}
+
+static int on_sample_data(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_sample_data *d = PUSH(t->sample_data);
+    if (!d)
+        return oom(err);
+    int key;
+    TRY(tok(t, r, "token", &d->token, err));
+    TRY(tok(t, r, "sample_token", &d->sample_tok, err));
+    TRY(tok(t, r, "ego_pose_token", &d->ego_tok, err));
+    TRY(tok(t, r, "calibrated_sensor_token", &d->calib_tok, err));
+    TRY(tok(t, r, "prev", &d->prev_tok, err));
+    TRY(tok(t, r, "filename", &d->filename, err));
+    TRY(l3d_rec_bool(r, "is_key_frame", &key, err));
+    d->key_frame = (uint8_t)key;
+    return l3d_rec_num(r, "timestamp", &d->timestamp, err);
+}
+
+static int on_ego_pose(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_ego_pose *e = PUSH(t->ego_pose);
+    if (!e)
+        return oom(err);
+    TRY(tok(t, r, "token", &e->token, err));
+    return pose(r, &e->pose, err);
+}
+
+static int on_calib(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_calib *c = PUSH(t->calib);
+    if (!c)
+        return oom(err);
+    TRY(tok(t, r, "token", &c->token, err));
+    TRY(tok(t, r, "sensor_token", &c->sensor_tok, err));
+    return pose(r, &c->pose, err);
+}
+
+static int on_sensor(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_sensor *s = PUSH(t->sensor);
+    if (!s)
+        return oom(err);
+    TRY(tok(t, r, "token", &s->token, err));
+    return tok(t, r, "channel", &s->channel, err);
+}
+
+static int on_annotation(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_annotation *a = PUSH(t->ann);
+    if (!a)
+        return oom(err);
+    double n;
+    TRY(tok(t, r, "token", &a->token, err));
+    TRY(tok(t, r, "sample_token", &a->sample_tok, err));
+    TRY(tok(t, r, "instance_token", &a->instance_tok, err));
+    TRY(l3d_rec_nums(r, "translation", 3, a->centre, err));
+    TRY(l3d_rec_nums(r, "size", 3, a->size_wlh, err));
+    TRY(l3d_rec_nums(r, "rotation", 4, a->q, err));
+    a->num_lidar_pts = -1;
+    if (l3d_rec_field(r, "num_lidar_pts")) {
+        TRY(l3d_rec_num(r, "num_lidar_pts", &n, err));
+        a->num_lidar_pts = (int32_t)n;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!(a->size_wlh[i] > 0))
+            return l3d_fail(err, L3D_EINPUT,
+                            "%s: record %ld (line %ld): size[%d] = %g, expected a positive size",
+                            r->file, r->index, r->line, i, a->size_wlh[i]);
+    return L3D_OK;
+}
+
+static int on_instance(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_instance *in = PUSH(t->instance);
+    if (!in)
+        return oom(err);
+    TRY(tok(t, r, "token", &in->token, err));
+    return tok(t, r, "category_token", &in->category_tok, err);
+}
+
+static int on_category(l3d_tables *t, const l3d_record *r, l3d_err *err)
+{
+    l3d_category *c = PUSH(t->category);
+    if (!c)
+        return oom(err);
+    TRY(tok(t, r, "token", &c->token, err));
+    TRY(tok(t, r, "name", &c->name, err));
+    const char *name = l3d_str(t, c->name);
+    if (l3d_lyft_class_index(name) < 0)
+        return l3d_fail(err, L3D_ECATEGORY,
+                        "%s: record %ld (line %ld): unknown category '%s'; Lyft's are car, "
+                        "truck, bus, emergency_vehicle, other_vehicle, motorcycle, bicycle, "
+                        "pedestrian, animal",
+                        r->file, r->index, r->line, name);
+    return L3D_OK;
+}
+
+typedef int (*row_fn)(l3d_tables *, const l3d_record *, l3d_err *);
+static const row_fn row_fns[N_TABLES] = {
+    on_scene, on_sample, on_sample_data, on_ego_pose, on_calib,
+    on_sensor, on_annotation, on_instance, on_category,
+};
+
+static int table_index(const char *name)
+{
+    for (int i = 0; l3d_table_names[i]; i++)
+        if (strcmp(name, l3d_table_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int on_record(void *vctx, const l3d_record *r, l3d_err *err)
+{
+    load_ctx *c = vctx;
+    c->t->n_records++;
+    return row_fns[table_index(c->table)](c->t, r, err);
+}
+
+static int on_table(void *vctx, const char *table, const char *display, int64_t size,
+                    l3d_stream *s, l3d_err *err)
+{
+    (void)size;
+    load_ctx *c = vctx;
+    int ti = table_index(table);
+    if (c->seen[ti])
+        return l3d_fail(err, L3D_EINPUT, "table '%s' found twice: '%s' and '%s'", table,
+                        c->seen_where[ti], display);
+    c->seen[ti] = 1;
+    snprintf(c->seen_where[ti], sizeof c->seen_where[ti], "%s", display);
+    c->table = table;
+    l3d_jparser *p = l3d_jparser_new(display, on_record, c);
+    if (!p)
+        return oom(err);
+    static unsigned char buf[1 << 16];
+    int rc = L3D_OK;
+    for (;;) {
+        size_t got;
+        rc = l3d_stream_read(s, buf, sizeof buf, &got, err);
+        if (rc || got == 0)
+            break;
+        c->bytes_now += (int64_t)got;
+        if (c->progress)
+            c->progress(c->progress_ctx, c->bytes_now);
+        rc = l3d_jparser_feed(p, buf, got, err);
+        if (rc)
+            break;
+    }
+    if (!rc)
+        rc = l3d_jparser_finish(p, err);
+    l3d_jparser_free(p);
+    return rc;
+}
+
+/* ---- linking: token id -> row, per table ------------------------------ */
+
+typedef struct idmap { uint32_t *keys, *rows; size_t cap; } idmap;
+
+static int idmap_build(idmap *m, const void *rows, uint32_t n, size_t stride)
+{
+    m->cap = 16;
+    while (m->cap < 2 * (size_t)n + 16)
+        m->cap *= 2;
+    m->keys = malloc(m->cap * sizeof *m->keys);
+    m->rows = malloc(m->cap * sizeof *m->rows);
+    if (!m->keys || !m->rows)
+        return 0;
+    memset(m->keys, 0xff, m->cap * sizeof *m->keys);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = *(const uint32_t *)((const char *)rows + (size_t)i * stride); /* token is first */
+        size_t h = ((uint64_t)k * 0x9E3779B97F4A7C15ull >> 20) & (m->cap - 1);
+        while (m->keys[h] != L3D_NO_ID && m->keys[h] != k)
+            h = (h + 1) & (m->cap - 1);
+        m->keys[h] = k;   /* a duplicate token keeps its last row, as the SDK's dict does */
+        m->rows[h] = i;
+    }
+    return 1;
+}
+
+static uint32_t idmap_get(const idmap *m, uint32_t k)
+{
+    size_t h = ((uint64_t)k * 0x9E3779B97F4A7C15ull >> 20) & (m->cap - 1);
+    while (m->keys[h] != L3D_NO_ID) {
+        if (m->keys[h] == k)
+            return m->rows[h];
+        h = (h + 1) & (m->cap - 1);
+    }
+    return L3D_NO_ROW;
+}
+
+static void idmap_free(idmap *m)
+{
+    free(m->keys);
+    free(m->rows);
+}
+
+static int dangling(l3d_err *err, const char *table, const char *token, const char *field,
+                    const char *value, const char *target)
+{
+    return l3d_fail(err, L3D_EDANGLING,
+                    "%s record '%s': %s '%s' names no record of %s.json", table, token, field,
+                    value, target);
+}
+
+static int link_tables(l3d_tables *t, const char *channel, l3d_err *err)
+{
+    idmap m_scene = {0}, m_sample = {0}, m_sd = {0}, m_ego = {0}, m_calib = {0}, m_sensor = {0},
+          m_inst = {0}, m_cat = {0};
+    int rc = L3D_OK;
+#define BUILD(m, tab) if (!idmap_build(&m, t->tab.rows, t->tab.n, sizeof *t->tab.rows)) { rc = oom(err); goto out; }
+    BUILD(m_scene, scene) BUILD(m_sample, sample) BUILD(m_sd, sample_data) BUILD(m_ego, ego_pose)
+    BUILD(m_calib, calib) BUILD(m_sensor, sensor) BUILD(m_inst, instance) BUILD(m_cat, category)
+#undef BUILD
+    uint32_t chan = l3d_intern_id(&t->str, channel, 0);
+    for (uint32_t i = 0; i < t->calib.n; i++) {
+        l3d_calib *c = &t->calib.rows[i];
+        c->sensor = idmap_get(&m_sensor, c->sensor_tok);
+        if (c->sensor == L3D_NO_ROW) {
+            rc = dangling(err, "calibrated_sensor", l3d_str(t, c->token), "sensor_token",
+                          l3d_str(t, c->sensor_tok), "sensor");
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < t->sample.n; i++) {
+        l3d_sample *s = &t->sample.rows[i];
+        s->scene = idmap_get(&m_scene, s->scene_tok);
+        s->key_sd = L3D_NO_ROW;
+        if (s->scene == L3D_NO_ROW) {
+            rc = dangling(err, "sample", l3d_str(t, s->token), "scene_token",
+                          l3d_str(t, s->scene_tok), "scene");
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < t->sample_data.n; i++) {
+        l3d_sample_data *d = &t->sample_data.rows[i];
+        d->calib = idmap_get(&m_calib, d->calib_tok);
+        if (d->calib == L3D_NO_ROW) {
+            rc = dangling(err, "sample_data", l3d_str(t, d->token), "calibrated_sensor_token",
+                          l3d_str(t, d->calib_tok), "calibrated_sensor");
+            goto out;
+        }
+        d->in_channel = t->sensor.rows[t->calib.rows[d->calib].sensor].channel == chan;
+        if (!d->in_channel)
+            continue;
+        d->sample = idmap_get(&m_sample, d->sample_tok);
+        if (d->sample == L3D_NO_ROW) {
+            rc = dangling(err, "sample_data", l3d_str(t, d->token), "sample_token",
+                          l3d_str(t, d->sample_tok), "sample");
+            goto out;
+        }
+        d->ego = idmap_get(&m_ego, d->ego_tok);
+        if (d->ego == L3D_NO_ROW) {
+            rc = dangling(err, "sample_data", l3d_str(t, d->token), "ego_pose_token",
+                          l3d_str(t, d->ego_tok), "ego_pose");
+            goto out;
+        }
+        d->prev = L3D_NO_ROW;
+        if (l3d_str(t, d->prev_tok)[0]) {
+            d->prev = idmap_get(&m_sd, d->prev_tok);
+            if (d->prev == L3D_NO_ROW) {
+                d->prev_dangling = 1;
+                t->n_prev_dangling++;
+            }
+        }
+        /* SDK: sample.data[channel] = last key frame in file order */
+        if (d->key_frame)
+            t->sample.rows[d->sample].key_sd = i;
+    }
+    for (uint32_t i = 0; i < t->sample.n; i++)
+        t->n_samples_no_channel += t->sample.rows[i].key_sd == L3D_NO_ROW;
+    if (t->has_annotations) {
+        for (uint32_t i = 0; i < t->instance.n; i++) {
+            l3d_instance *in = &t->instance.rows[i];
+            in->category = idmap_get(&m_cat, in->category_tok);
+            if (in->category == L3D_NO_ROW) {
+                rc = dangling(err, "instance", l3d_str(t, in->token), "category_token",
+                              l3d_str(t, in->category_tok), "category");
+                goto out;
+            }
+        }
+        t->ann_offsets = calloc((size_t)t->sample.n + 1, sizeof *t->ann_offsets);
+        t->ann_rows = malloc(((size_t)t->ann.n + 1) * sizeof *t->ann_rows);
+        if (!t->ann_offsets || !t->ann_rows) {
+            rc = oom(err);
+            goto out;
+        }
+        for (uint32_t i = 0; i < t->ann.n; i++) {
+            l3d_annotation *a = &t->ann.rows[i];
+            a->sample = idmap_get(&m_sample, a->sample_tok);
+            a->instance = idmap_get(&m_inst, a->instance_tok);
+            if (a->sample == L3D_NO_ROW) {
+                rc = dangling(err, "sample_annotation", l3d_str(t, a->token), "sample_token",
+                              l3d_str(t, a->sample_tok), "sample");
+                goto out;
+            }
+            if (a->instance == L3D_NO_ROW) {
+                rc = dangling(err, "sample_annotation", l3d_str(t, a->token), "instance_token",
+                              l3d_str(t, a->instance_tok), "instance");
+                goto out;
+            }
+            t->ann_offsets[a->sample + 1]++;
+        }
+        for (uint32_t s = 0; s < t->sample.n; s++)
+            t->ann_offsets[s + 1] += t->ann_offsets[s];
+        uint32_t *fill = calloc((size_t)t->sample.n + 1, sizeof *fill);
+        if (!fill) {
+            rc = oom(err);
+            goto out;
+        }
+        for (uint32_t i = 0; i < t->ann.n; i++) {
+            uint32_t s = t->ann.rows[i].sample;
+            t->ann_rows[t->ann_offsets[s] + fill[s]++] = i;
+        }
+        free(fill);
+    }
+out:
+    idmap_free(&m_scene); idmap_free(&m_sample); idmap_free(&m_sd); idmap_free(&m_ego);
+    idmap_free(&m_calib); idmap_free(&m_sensor); idmap_free(&m_inst); idmap_free(&m_cat);
+    return rc;
+}
+
+int l3d_tables_load(l3d_tables *t, l3d_source *src, const char *channel, int verify_lidar,
+                    l3d_bytes_fn progress, void *progress_ctx, l3d_err *err)
+{
+    memset(t, 0, sizeof *t);
+    l3d_intern_init(&t->str);
+    load_ctx c = {.t = t, .progress = progress, .progress_ctx = progress_ctx};
+    int rc = l3d_source_scan(src, (const char *const *)l3d_table_names, verify_lidar, on_table,
+                             &c, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < N_REQUIRED; i++)
+        if (!c.seen[i])
+            return l3d_fail(err, L3D_EMISSING_TABLE,
+                            "table '%s.json' not found in the dataset source (looked in "
+                            "train_data/, v1.01-train/v1.01-train/ and the folder itself)",
+                            l3d_table_names[i]);
+    t->has_annotations = c.seen[table_index("sample_annotation")];
+    if (t->has_annotations)
+        for (int i = N_REQUIRED + 1; i < N_TABLES; i++)
+            if (!c.seen[i])
+                return l3d_fail(err, L3D_EMISSING_TABLE,
+                                "table '%s.json' not found, but sample_annotation.json needs it",
+                                l3d_table_names[i]);
+    return link_tables(t, channel, err);
+}
+
+void l3d_tables_free(l3d_tables *t)
+{
+    free(t->scene.rows); free(t->sample.rows); free(t->sample_data.rows);
+    free(t->ego_pose.rows); free(t->calib.rows); free(t->sensor.rows);
+    free(t->ann.rows); free(t->instance.rows); free(t->category.rows);
+    free(t->ann_offsets); free(t->ann_rows);
+    l3d_intern_free(&t->str);
+    memset(t, 0, sizeof *t);
+}

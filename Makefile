@@ -62,6 +62,7 @@ LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(COMMON_SRC)) \
            $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
 LIB := $(BUILD)/liblidar3d.a
 
+.SECONDARY:
 .PHONY: all check check-asan deps bench demo clean found
 all: found $(TOOLS)
 

@@ -252,6 +252,10 @@ static int parse_error(l3d_jparser *p, yajl_status st)
     scan_to(p, here(p));
     long col = p->chunk_base + (long)here(p) - p->line_start_off + 1;
     unsigned char *msg = yajl_get_error(p->h, 0, NULL, 0);
+    char *nl = msg ? strchr((char *)msg, '\n') : NULL;
+    if (nl)
+        *nl = 0;
+    /* yajl stops just past the offending token: the column points there */
     l3d_fail(p->err, L3D_EJSON, "%s: line %ld, column %ld: malformed JSON: %s", p->file,
              p->line, col, msg ? (const char *)msg : "parse error");
     if (msg)

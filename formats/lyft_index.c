@@ -129,7 +129,7 @@ int l3d_index_build(const l3d_tables *t, l3d_source *src, uint32_t sample_row,
     }
     if (line->n_sweeps < o->sweeps && cur->prev_dangling)
         line->sweeps_missing = 1;
-    if ((rc = copy_str(line->root, sizeof line->root, root ? root : "", "root", err)))
+    if ((rc = copy_str(line->root, sizeof line->root, root ? root : l3d_source_root(src), "root", err)))
         return rc;
 
     line->annotated = t->has_annotations;

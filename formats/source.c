@@ -64,6 +64,9 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* A folder holding any of these is a table folder. */
+static const char *const marker_tables[] = {"sample", "sample_data", "scene", "ego_pose", NULL};
+
 /* Finds the table folder of a dataset folder (see source.h). */
 static int find_table_dir(input *in, l3d_err *err)
 {
@@ -75,8 +78,12 @@ static int find_table_dir(input *in, l3d_err *err)
     int n = 0;
     for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
         char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s/%s/sample.json", in->path, cands[i]);
-        if (!is_file(p, NULL))
+        int has = 0;
+        for (const char *const *t = marker_tables; *t && !has; t++) {
+            snprintf(p, sizeof p, "%s/%s/%s.json", in->path, cands[i], *t);
+            has = is_file(p, NULL);
+        }
+        if (!has)
             continue;
         snprintf(p, sizeof p, "%s/%s", in->path, cands[i]);
         char *real = realpath(p, NULL);
@@ -399,6 +406,14 @@ static int verify_file(const char *path, int64_t *bad, l3d_err *err)
         return l3d_fail(err, L3D_EIO, "%s: read error", path);
     *bad = total;
     return L3D_OK;
+}
+
+const char *l3d_source_root(const l3d_source *src)
+{
+    for (int i = 0; i < src->n; i++)
+        if (src->in[i].is_dir)
+            return src->in[i].root;
+    return src->in[0].path;
 }
 
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,

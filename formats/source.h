@@ -3,7 +3,7 @@
  * libarchive. One l3d_source combines several such inputs, e.g.
  * `train_data.zip train_lidar.zip`.
  *
- * Folder layouts accepted (T = the folder holding sample.json, root = T/..):
+ * Folder layouts accepted (T = the folder holding the tables, root = T/..):
  *   DIR/train_data/ + DIR/train_lidar/              (Kaggle)
  *   DIR/v1.01-train/v1.01-train/ + DIR/v1.01-train/lidar/   (MMDetection3D)
  *   any of the table folders given directly, with lidar/ beside it.
@@ -57,6 +57,11 @@ typedef struct l3d_lidar_loc {
  * non-finite floats (archives were verified during the scan). */
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
                           l3d_lidar_loc *loc, l3d_err *err);
+
+/* Where LiDAR files are looked for first: the root of the first folder
+ * source, else the first archive. Used as an index line's root when its
+ * files are missing. */
+const char *l3d_source_root(const l3d_source *src);
 
 /* Counts non-finite floats in a little-endian float32 buffer. */
 int64_t l3d_count_nonfinite_f32(const void *buf, size_t n_bytes);

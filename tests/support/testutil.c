@@ -7,21 +7,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const char *tu_tmpdir(const char *tag)
+static void make_dir(char *p, size_t n, const char *tag)
 {
-    static char buf[8][4096];
-    static int k;
     static int counter;
-    char *p = buf[k++ % 8];
     const char *base = getenv("LIDAR3D_TMP");
     if (!base)
         base = "/tmp";
     mkdir(base, 0777);
-    snprintf(p, 4096, "%s/%s-%ld-%d", base, tag, (long)getpid(), counter++);
+    snprintf(p, n, "%s/%s-%ld-%d", base, tag, (long)getpid(), counter++);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", p, p);
     if (system(cmd) != 0)
         abort();
+}
+
+/* A test holds at most a few directories at once: 64 live ones suffice. */
+const char *tu_tmpdir(const char *tag)
+{
+    static char buf[64][4096];
+    static int k;
+    char *p = buf[k++ % 64];
+    make_dir(p, 4096, tag);
     return p;
 }
 
@@ -83,7 +89,8 @@ void tu_write_file(const char *path, const char *text) { tu_write_bytes(path, te
 
 int tu_run(const char *cmd, char **out, char **err)
 {
-    const char *dir = tu_tmpdir("run");
+    char dir[4096];
+    make_dir(dir, sizeof dir, "run");
     char full[16384];
     snprintf(full, sizeof full, "( %s ) >'%s/out' 2>'%s/err'", cmd, dir, dir);
     int st = system(full);
@@ -96,6 +103,9 @@ int tu_run(const char *cmd, char **out, char **err)
         snprintf(p, sizeof p, "%s/err", dir);
         *err = tu_read_file(p, NULL);
     }
+    snprintf(full, sizeof full, "rm -rf '%s'", dir);
+    if (system(full) != 0)
+        abort();
     return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

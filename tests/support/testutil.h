@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-/* A fresh empty directory under $LIDAR3D_TMP (or /tmp), unique per call. */
+/* A fresh empty directory under $LIDAR3D_TMP (or /tmp), unique per call;
+ * the returned buffer stays valid for the next 63 calls. */
 const char *tu_tmpdir(const char *tag);
 /* Path of a built tool ($LIDAR3D_BIN/NAME). */
 const char *tu_tool(const char *name);

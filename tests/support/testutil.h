@@ -23,4 +23,11 @@ void tu_write_bytes(const char *path, const void *data, size_t n);
 /* Copies a directory tree (cp -r). */
 void tu_copy_tree(const char *from, const char *to);
 
+/* A tiny Lyft dataset whose every number is known (tests/support/testutil.c
+ * documents it): 2 scenes, 4 samples, LIDAR_TOP at (1,0,2) yawed 180°, the
+ * ego moving 10 m per 0.2 s, one car; each .bin holds the points (1,2,3) and
+ * (-4,5,-6). Tables go to DIR/TABLES, bins to DIR/LIDAR, and sample_data
+ * names them PREFIX/host-a000_lidar1_K.bin. */
+void tu_write_tiny(const char *dir, const char *tables, const char *lidar, const char *prefix);
+
 #endif

@@ -16,7 +16,10 @@ void l3d_die(int code, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(code);
+    /* _exit, not exit: library atexit handlers (HDF5's) may crash on the
+     * half-closed files an error leaves behind */
+    fflush(NULL);
+    _exit(code);
 }
 
 void l3d_die_err(const l3d_err *err)

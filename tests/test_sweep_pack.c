@@ -103,7 +103,7 @@ static void test_float32_intensity_and_pread(void **state)
     assert_int_equal(tu_run(cmd, &out_text, NULL), 0);
     /* the lag is a difference of second-valued doubles, stored as float32 */
     char want[256];
-    float lag = (float)(1000000000200000.0 / 1e6 - 1000000000000000.0 / 1e6);
+    float lag = (float)(1000000000400000.0 / 1e6 - 1000000000200000.0 / 1e6);   /* smp2 - sd1 */
     snprintf(want, sizeof want, "1 2 3 0 100\n-4 5 -6 0 100\n11 2 3 %.9g 100\n6 5 -6 %.9g 100\n", lag, lag);
     assert_string_equal(out_text, want);
     free(out_text);

@@ -54,6 +54,8 @@ CUDA_SRC    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
 COMMON_SRC  := $(wildcard tools/common/*.c)
 TOOL_MAINS  := $(wildcard tools/*.c)
 TOOLS       := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_MAINS))
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_SRC    := $(wildcard tests/test_*.c)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
@@ -96,8 +98,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/support/testutil.o $(LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIB) $(CMOCKA_LIBS) $(LDLIBS)
 
+# Benchmark drivers (bench/NAME.c) are built by `make check` too, so they never rot.
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIB) $(LDLIBS)
+
 # Tests find the tools through LIDAR3D_BIN and the real data through LIDAR3D_SHARED.
-check: all $(TESTS)
+check: all $(TESTS) $(BENCHES)
 	@fail=0; for t in $(TESTS); do \
 	  printf '== %s\n' $$t; \
 	  LIDAR3D_BIN=$(abspath $(BIN)) LIDAR3D_SHARED=$(abspath ../shared) \
@@ -116,8 +123,8 @@ deps:
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES); }; \
 	else echo "run as root: apt-get install -y $(DEB_PACKAGES)"; fi
 
-bench: all
-	bench/run.sh
+bench: all $(BENCHES)
+	BUILD=$(BUILD) bench/run.sh
 
 clean:
 	rm -rf build build-asan bin

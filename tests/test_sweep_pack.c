@@ -264,6 +264,49 @@ static void test_deterministic_and_layout(void **state)
     free(out);
 }
 
+static void test_shards_and_merge(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir("shard");
+    tu_write_tiny(d, "train_data", "train_lidar", "train_lidar");
+    assert_int_equal(sh("cd '%s' && '%s' -q . > i.jsonl && '%s' -q i.jsonl -o all.h5 && "
+                        "'%s' -q --shard 0/2 i.jsonl -o s0.h5 && '%s' -q --shard 1/2 i.jsonl -o s1.h5 && "
+                        "'%s' -q --merge s0.h5 s1.h5 -o m.h5",
+                        d, tu_tool("lyft-index"), tu_tool("sweep-pack"), tu_tool("sweep-pack"),
+                        tu_tool("sweep-pack"), tu_tool("sweep-pack")), 0);
+    l3d_sweep_cache a, b, m;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/s0.h5", d);
+    open_cache(&a, p, 0);
+    snprintf(p, sizeof p, "%s/s1.h5", d);
+    open_cache(&b, p, 0);
+    assert_int_equal(a.n_samples, 3);   /* scene-one */
+    assert_int_equal(b.n_samples, 1);   /* scene-two */
+    assert_int_equal(b.n_scans, 1);
+    l3d_sweep_cache_close(&a);
+    l3d_sweep_cache_close(&b);
+    /* the merge of the shards is the whole cache */
+    snprintf(p, sizeof p, "%s/m.h5", d);
+    open_cache(&m, p, L3D_CACHE_VERIFY_ALL);
+    snprintf(p, sizeof p, "%s/all.h5", d);
+    open_cache(&a, p, 0);
+    assert_int_equal(m.n_samples, a.n_samples);
+    assert_int_equal(m.n_scans, a.n_scans);
+    assert_memory_equal(m.points_q, a.points_q, (size_t)a.n_points * 6);
+    assert_memory_equal(m.sample_scans, a.sample_scans, (size_t)a.n_samples * L3D_SLOTS * 4);
+    assert_memory_equal(m.sample_transforms, a.sample_transforms, (size_t)a.n_samples * L3D_SLOTS * 128);
+    assert_memory_equal(m.box_offsets, a.box_offsets, (size_t)(a.n_samples + 1) * 8);
+    assert_memory_equal(m.scene_names, a.scene_names, (size_t)a.n_scenes * L3D_CACHE_NAME);
+    l3d_sweep_cache_close(&a);
+    l3d_sweep_cache_close(&m);
+    /* overlapping inputs are refused */
+    char cmd[9000], *err = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' --merge s0.h5 all.h5 -o bad.h5", d, tu_tool("sweep-pack"));
+    assert_int_equal(tu_run(cmd, NULL, &err), 12);
+    assert_non_null(strstr(err, "is in more than one input"));
+    free(err);
+}
+
 static void expect_exit(const char *cmd, int code, const char *needle)
 {
     char *err = NULL;
@@ -390,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_mmdet_transform_option),
         cmocka_unit_test(test_lyft_scene_against_reference),
         cmocka_unit_test(test_deterministic_and_layout),
+        cmocka_unit_test(test_shards_and_merge),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_caches),
         cmocka_unit_test(test_disk_full),

@@ -8,11 +8,13 @@
 
 #include "formats/sweep_cache.h"
 #include "tools/common/cli.h"
+#include "tools/sweep-pack/merge.h"
 #include "tools/sweep-pack/plan.h"
 #include "tools/sweep-pack/scans.h"
 
 static const char usage[] =
     "usage: sweep-pack [OPTIONS] [INDEX] -o CACHE.h5\n"
+    "       sweep-pack --merge SHARD.h5... -o CACHE.h5\n"
     "       sweep-pack --dump SAMPLE [--sweeps K] [--intensity] CACHE.h5\n"
     "\n"
     "Packs the LiDAR scans named by lyft-index lines (INDEX, or standard input) into one\n"
@@ -27,6 +29,7 @@ static const char usage[] =
     "      --no-quantize         store float32 points instead of int16 at 1/128 m\n"
     "      --sweep-transform T   correct (default) or mmdet3d-1.x (reproduces its translation\n"
     "                            defect, for parity studies)\n"
+    "      --merge               join shard caches (from --shard) into one, in the order given\n"
     "      --dump SAMPLE         print the merged cloud of SAMPLE (token or 0-based index)\n"
     "                            as text: x y z time_lag [intensity]\n"
     "      --sweeps K            sweeps merged by --dump (default 10)\n"
@@ -38,7 +41,9 @@ static const char usage[] =
 
 typedef struct options {
     const char *output, *input, *dump, *transform;
-    int threads, intensity, quantise, quiet, sweeps;
+    int threads, intensity, quantise, quiet, sweeps, merge;
+    char **inputs;
+    int n_inputs;
     int shard_i, shard_n;
 } options;
 
@@ -48,7 +53,7 @@ static void parse_args(int argc, char **argv, options *o)
         {"output", required_argument, 0, 'o'}, {"threads", required_argument, 0, 'j'},
         {"shard", required_argument, 0, 's'}, {"intensity", no_argument, 0, 'I'},
         {"no-quantize", no_argument, 0, 'Q'}, {"sweep-transform", required_argument, 0, 'T'},
-        {"dump", required_argument, 0, 'd'}, {"sweeps", required_argument, 0, 'k'},
+        {"dump", required_argument, 0, 'd'}, {"merge", no_argument, 0, 'M'}, {"sweeps", required_argument, 0, 'k'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'v'}, {0, 0, 0, 0},
     };
@@ -79,6 +84,7 @@ static void parse_args(int argc, char **argv, options *o)
             o->transform = optarg;
             break;
         case 'd': o->dump = optarg; break;
+        case 'M': o->merge = 1; break;
         case 'k':
             o->sweeps = (int)strtol(optarg, &end, 10);
             if (*end || o->sweeps < 0 || o->sweeps > 10)
@@ -91,7 +97,11 @@ static void parse_args(int argc, char **argv, options *o)
             l3d_die(L3D_EUSAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
         }
     }
-    if (argc - optind > 1)
+    o->inputs = argv + optind;
+    o->n_inputs = argc - optind;
+    if (o->merge && (o->n_inputs < 1 || !o->output))
+        l3d_die(L3D_EUSAGE, "--merge needs shard caches and -o CACHE.h5");
+    if (!o->merge && argc - optind > 1)
         l3d_die(L3D_EUSAGE, "one INDEX or CACHE at most (see --help)");
     o->input = optind < argc ? argv[optind] : NULL;
     if (o->dump && !o->input)
@@ -163,6 +173,12 @@ int main(int argc, char **argv)
     if (o.dump)
         return dump(&o);
     l3d_err err = {0};
+    if (o.merge) {
+        if (merge_caches(o.inputs, o.n_inputs, o.output, command, &err))
+            l3d_die_err(&err);
+        free(command);
+        return 0;
+    }
     FILE *in = o.input ? fopen(o.input, "r") : stdin;
     const char *in_name = o.input ? o.input : "<stdin>";
     if (!in)

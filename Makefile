@@ -50,6 +50,7 @@ endif
 # ---- sources --------------------------------------------------------------
 FORMATS_SRC := $(wildcard formats/*.c)
 KERNELS_SRC := $(wildcard kernels/cpu/*.c) $(wildcard kernels/*.c)
+TRAINER_SRC := $(wildcard trainer/*.c)
 CUDA_SRC    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
 COMMON_SRC  := $(wildcard tools/common/*.c)
 TOOL_MAINS  := $(wildcard tools/*.c)
@@ -60,7 +61,7 @@ TEST_SRC    := $(wildcard tests/test_*.c)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
-LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(COMMON_SRC)) \
+LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(TRAINER_SRC) $(COMMON_SRC)) \
            $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
 LIB := $(BUILD)/liblidar3d.a
 

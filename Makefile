@@ -118,6 +118,17 @@ check-asan:
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined'
 
+# The main job end to end on a small synthetic dataset (grows with each tool).
+DEMO := $(BUILD)/demo
+demo: all
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	bin/lyft-synth --scenes 2 --samples-per-scene 30 --points 60000 --split-out $(DEMO) $(DEMO)/data
+	bin/lyft-index --split train --split-file $(DEMO)/train.txt $(DEMO)/data -o $(DEMO)/train.jsonl
+	bin/sweep-pack $(DEMO)/train.jsonl -o $(DEMO)/sweeps.h5
+	bin/sweep-pack --dump 20 --sweeps 10 $(DEMO)/sweeps.h5 | head -3
+	$(if $(wildcard tools/voxel-cache.c),bin/voxel-cache $(DEMO)/sweeps.h5 --sweeps 10 -o $(DEMO)/voxels-10.h5)
+	@echo "demo: outputs in $(DEMO)/"
+
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) || \

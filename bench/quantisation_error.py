@@ -13,8 +13,8 @@ import numpy as np
 def merged(f, s, k=10):
     sc, M, lag = f["sample_scans"][s], f["sample_transforms"][s], f["sample_time_lags"][s]
     off, P = f["scan_offsets"], f["scan_points"]
-    q = P.attrs.get("scale_factor", 1.0)
-    parts = [np.c_[(P[off[i]:off[i + 1]] * q) @ M[j, :3, :3].T + M[j, :3, 3],
+    q, o = P.attrs.get("scale_factor", 1.0), P.attrs.get("add_offset", 0.0)
+    parts = [np.c_[(P[off[i]:off[i + 1]] * q + o) @ M[j, :3, :3].T + M[j, :3, 3],
                    np.full(off[i + 1] - off[i], lag[j])]
              for j, i in enumerate(sc[:k + 1]) if i >= 0]
     return np.concatenate(parts).astype(np.float32)

@@ -269,7 +269,7 @@ int l3d_sweep_cache_write(const char *path, const l3d_sweep_cache_meta *m, l3d_p
 
     if (m->quantised) {
         TRY(l3d_h5w_attr_f64(&w, "scan_points", "scale_factor", L3D_POINT_SCALE, err));
-        TRY(l3d_h5w_attr_f64(&w, "scan_points", "add_offset", 0.0, err));
+        TRY(l3d_h5w_attr_f64(&w, "scan_points", "add_offset", L3D_POINT_OFFSET, err));
     }
     TRY(l3d_h5w_attr_str(&w, "scan_points", "units", "m", err));
     TRY(l3d_h5w_attr_str(&w, "scan_points", "frame", "the scan's own LiDAR sensor frame", err));

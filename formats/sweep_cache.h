@@ -15,9 +15,13 @@
 #define L3D_CACHE_TOKEN 64    /* fixed-length token strings */
 #define L3D_CACHE_NAME 128    /* fixed-length scene names */
 
-/* Quantisation of scan_points (int16): x = q * 1/128 m, so |x| < 256 m and the
- * rounding error is at most 1/256 m; decoding is exact in float32. */
+/* Quantisation of scan_points (int16): x = q * 1/128 m + 1/256 m, so |x| < 256 m
+ * and the rounding error is at most 1/256 m; decoding is exact in float32. The
+ * half-step offset puts the decoded values midway between multiples of 1/128 m,
+ * so no point crosses a pillar or range edge that is such a multiple (0.25 m
+ * pillars, ±100 m ranges): rounding moves a key-frame point along its own cell. */
 #define L3D_POINT_SCALE (1.0 / 128.0)
+#define L3D_POINT_OFFSET (1.0 / 256.0)
 #define L3D_POINT_LIMIT 255.99
 
 typedef struct l3d_sweep_cache {

@@ -52,7 +52,7 @@ static void decode(const unsigned char *raw, size_t bytes, const scan_opts *o, d
                 continue;
             }
             for (int a = 0; a < 3; a++)
-                q[3 * w + a] = (int16_t)lrintf(v[a] * (float)(1.0 / L3D_POINT_SCALE));
+                q[3 * w + a] = (int16_t)lrint(((double)v[a] - L3D_POINT_OFFSET) / L3D_POINT_SCALE);
         } else {
             for (int a = 0; a < 3; a++)
                 f[3 * w + a] = v[a];

@@ -12,7 +12,7 @@ BIN     ?= bin
 VERSION := 0.1.0
 
 DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev \
-                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev zip
+                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev libdouble-conversion-dev zip
 
 ifeq ($(V),1)
 Q :=
@@ -31,7 +31,9 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -I. $(PKG_CFLAGS) \
            -DLIDAR3D_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lpthread -lm $(EXTRA_LDFLAGS)
+CXX     ?= g++
+CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -I. $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -ldouble-conversion -lstdc++ -lpthread -lm $(EXTRA_LDFLAGS)
 
 # ---- optional parts -------------------------------------------------------
 CUDA_HOME ?= /usr/local/cuda
@@ -49,6 +51,7 @@ endif
 
 # ---- sources --------------------------------------------------------------
 FORMATS_SRC := $(wildcard formats/*.c)
+CXX_SRC     := $(wildcard formats/*.cc)
 KERNELS_SRC := $(wildcard kernels/cpu/*.c) $(wildcard kernels/*.c)
 TRAINER_SRC := $(wildcard trainer/*.c)
 CUDA_SRC    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
@@ -62,7 +65,7 @@ TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(TRAINER_SRC) $(COMMON_SRC)) \
-           $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
+           $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC)) $(patsubst %.cc,$(BUILD)/%.cc.o,$(CXX_SRC))
 LIB := $(BUILD)/liblidar3d.a
 
 .SECONDARY:
@@ -78,6 +81,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cc.o: %.cc
+	@mkdir -p $(dir $@)
+	$(call say,CXX,$<)
+	$(Q)$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)

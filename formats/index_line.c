@@ -6,13 +6,11 @@
 #include <yajl_gen.h>
 #include <yajl_tree.h>
 
+#include "formats/numtext.h"
+
 void l3d_format_double(char buf[32], double v)
 {
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, 32, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
+    l3d_dtoa(v, buf);
 }
 
 void l3d_index_line_init(l3d_index_line *l) { memset(l, 0, sizeof *l); }
@@ -58,8 +56,7 @@ static void str(yajl_gen g, const char *s) { yajl_gen_string(g, (const unsigned 
 static void num(yajl_gen g, double v)
 {
     char buf[32];
-    l3d_format_double(buf, v);
-    yajl_gen_number(g, buf, strlen(buf));
+    yajl_gen_number(g, buf, (size_t)l3d_dtoa(v, buf));
 }
 
 static void nums(yajl_gen g, const double *v, int n)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <yajl_parse.h>
 
+#include "formats/numtext.h"
+
 /* Strings and keys of the current record live in one growing buffer; the
  * fields point into it by offset until the record is complete. */
 struct l3d_jparser {
@@ -117,12 +119,10 @@ static int cb_bool(void *ctx, int b) { return on_scalar(ctx, L3D_JBOOL, 0, b, NU
 
 static int cb_number(void *ctx, const char *s, size_t n)
 {
-    char tmp[64];
-    if (n >= sizeof tmp)
-        return fail(ctx, L3D_EJSON, "number literal too long");
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    return on_scalar(ctx, L3D_JNUM, strtod(tmp, NULL), 0, NULL, 0);
+    double v;
+    if (l3d_strtod(s, n, &v) != 0)
+        return fail(ctx, L3D_EJSON, "malformed number");
+    return on_scalar(ctx, L3D_JNUM, v, 0, NULL, 0);
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t n)

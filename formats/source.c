@@ -32,6 +32,10 @@ struct l3d_source {
     input *in;
     int n;
     l3d_strmap bins;         /* archive .bin base name -> lidar_member index + 1 */
+    l3d_strmap found;        /* sample_data.filename -> resolved + 1: each file is looked up
+                                once though up to 11 samples name it */
+    l3d_lidar_loc *locs;
+    size_t n_locs, cap_locs;
     lidar_member *members;
     size_t n_members, cap_members;
 };
@@ -129,6 +133,7 @@ int l3d_source_open(l3d_source **out, char *const *paths, int n_paths, l3d_err *
     }
     src->n = n_paths;
     l3d_strmap_init(&src->bins);
+    l3d_strmap_init(&src->found);
     for (int i = 0; i < n_paths; i++) {
         input *in = &src->in[i];
         char *real = realpath(paths[i], NULL);
@@ -165,6 +170,10 @@ void l3d_source_close(l3d_source *src)
         free(src->members[i].member);
     free(src->members);
     l3d_strmap_free(&src->bins);
+    for (size_t i = 0; i < src->found.cap; i++)
+        free((char *)src->found.keys[i]);
+    l3d_strmap_free(&src->found);
+    free(src->locs);
     free(src->in);
     free(src);
 }
@@ -416,8 +425,39 @@ const char *l3d_source_root(const l3d_source *src)
     return src->in[0].path;
 }
 
+static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
+                               l3d_lidar_loc *loc, l3d_err *err);
+
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
                           l3d_lidar_loc *loc, l3d_err *err)
+{
+    size_t k = l3d_strmap_get(&src->found, filename);
+    if (k) {
+        *loc = src->locs[k - 1];
+        return L3D_OK;
+    }
+    int rc = find_lidar_uncached(src, filename, verify, loc, err);
+    if (rc)
+        return rc;
+    if (src->n_locs == src->cap_locs) {
+        size_t cap = src->cap_locs ? 2 * src->cap_locs : 1024;
+        l3d_lidar_loc *l = realloc(src->locs, cap * sizeof *l);
+        if (!l)
+            return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+        src->locs = l;
+        src->cap_locs = cap;
+    }
+    char *key = strdup(filename);
+    if (!key || !l3d_strmap_put(&src->found, key, src->n_locs + 1)) {
+        free(key);
+        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+    }
+    src->locs[src->n_locs++] = *loc;
+    return L3D_OK;
+}
+
+static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
+                               l3d_lidar_loc *loc, l3d_err *err)
 {
     memset(loc, 0, sizeof *loc);
     loc->nonfinite = -1;

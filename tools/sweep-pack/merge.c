@@ -6,6 +6,13 @@
 #include "formats/strmap.h"
 #include "formats/sweep_cache.h"
 
+/* memcpy of n bytes where an empty source may be NULL (empty datasets map to NULL) */
+static void copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
+}
+
 typedef struct merge_src {
     l3d_sweep_cache *c;
     int n;
@@ -113,7 +120,7 @@ int merge_caches(char **inputs, int n, const char *output, const char *command, 
         H5Tclose(st);
         if (rc)
             goto free_all;
-        memcpy(scan_tok + k0 * L3D_CACHE_TOKEN, v.data, (size_t)x->n_scans * L3D_CACHE_TOKEN);
+        copy(scan_tok + k0 * L3D_CACHE_TOKEN, v.data, (size_t)x->n_scans * L3D_CACHE_TOKEN);
         for (int64_t s = 0; s < x->n_samples; s++) {
             for (int j = 0; j < L3D_SLOTS; j++) {
                 int32_t v2 = x->sample_scans[s * L3D_SLOTS + j];
@@ -122,15 +129,15 @@ int merge_caches(char **inputs, int n, const char *output, const char *command, 
             scene[s0 + s] = (int32_t)(x->sample_scene[s] + n0);
             box_off[s0 + s + 1] = b0 + x->box_offsets[s + 1];
         }
-        memcpy(tr + s0 * L3D_SLOTS * 16, x->sample_transforms, (size_t)x->n_samples * L3D_SLOTS * 16 * sizeof *tr);
-        memcpy(lags + s0 * L3D_SLOTS, x->sample_time_lags, (size_t)x->n_samples * L3D_SLOTS * sizeof *lags);
-        memcpy(ts + s0, x->sample_timestamps, (size_t)x->n_samples * sizeof *ts);
-        memcpy(l2e + s0 * 7, x->sample_lidar2ego, (size_t)x->n_samples * 7 * sizeof *l2e);
-        memcpy(e2g + s0 * 7, x->sample_ego2global, (size_t)x->n_samples * 7 * sizeof *e2g);
-        memcpy(tok + s0 * L3D_CACHE_TOKEN, x->sample_tokens, (size_t)x->n_samples * L3D_CACHE_TOKEN);
-        memcpy(names + n0 * L3D_CACHE_NAME, x->scene_names, (size_t)x->n_scenes * L3D_CACHE_NAME);
-        memcpy(boxes + b0 * 7, x->boxes, (size_t)x->n_boxes * 7 * sizeof *boxes);
-        memcpy(labels + b0, x->box_labels, (size_t)x->n_boxes * sizeof *labels);
+        copy(tr + s0 * L3D_SLOTS * 16, x->sample_transforms, (size_t)x->n_samples * L3D_SLOTS * 16 * sizeof *tr);
+        copy(lags + s0 * L3D_SLOTS, x->sample_time_lags, (size_t)x->n_samples * L3D_SLOTS * sizeof *lags);
+        copy(ts + s0, x->sample_timestamps, (size_t)x->n_samples * sizeof *ts);
+        copy(l2e + s0 * 7, x->sample_lidar2ego, (size_t)x->n_samples * 7 * sizeof *l2e);
+        copy(e2g + s0 * 7, x->sample_ego2global, (size_t)x->n_samples * 7 * sizeof *e2g);
+        copy(tok + s0 * L3D_CACHE_TOKEN, x->sample_tokens, (size_t)x->n_samples * L3D_CACHE_TOKEN);
+        copy(names + n0 * L3D_CACHE_NAME, x->scene_names, (size_t)x->n_scenes * L3D_CACHE_NAME);
+        copy(boxes + b0 * 7, x->boxes, (size_t)x->n_boxes * 7 * sizeof *boxes);
+        copy(labels + b0, x->box_labels, (size_t)x->n_boxes * sizeof *labels);
         s0 += x->n_samples; k0 += x->n_scans; p0 += x->n_points; b0 += x->n_boxes; n0 += x->n_scenes;
     }
     /* a scan in two shards means overlapping inputs: refuse rather than duplicate */

@@ -134,7 +134,8 @@ demo: all
 	bin/lyft-index --split train --split-file $(DEMO)/train.txt $(DEMO)/data -o $(DEMO)/train.jsonl
 	bin/sweep-pack $(DEMO)/train.jsonl -o $(DEMO)/sweeps.h5
 	bin/sweep-pack --dump 20 --sweeps 10 $(DEMO)/sweeps.h5 | head -3
-	$(if $(wildcard tools/voxel-cache.c),bin/voxel-cache $(DEMO)/sweeps.h5 --sweeps 10 -o $(DEMO)/voxels-10.h5)
+	bin/voxel-cache $(DEMO)/sweeps.h5 --sweeps 10 -o $(DEMO)/voxels-10.h5
+	bin/ssn-train --cache $(DEMO) --config small --steps 10 --log-every 2 --out $(DEMO)/run
 	@echo "demo: outputs in $(DEMO)/"
 
 deps:

@@ -170,8 +170,10 @@ int main(int argc, char **argv)
     char *command = join_args(argc, argv);   /* before getopt reorders argv */
     options o;
     parse_args(argc, argv, &o);
-    if (o.dump)
+    if (o.dump) {
+        free(command);
         return dump(&o);
+    }
     l3d_err err = {0};
     if (o.merge) {
         if (merge_caches(o.inputs, o.n_inputs, o.output, command, &err))

@@ -71,7 +71,8 @@ static void test_trains_and_logs(void **state)
         if (!strstr(m, keys[i]))
             fail_msg("metrics.jsonl lacks %s:\n%s", keys[i], m);
     free(m);
-    assert_int_equal(sh("test -s '%s/config.txt' && test -s '%s/ckpt/ckpt-00000003.l3d'", run, run), 0);
+    assert_int_equal(sh("test -s '%s/config.txt' && test -s '%s/ckpt/ckpt-00000003.l3d' && "
+                        "ls '%s/tb' | grep -q '^events.out.tfevents.'", run, run, run), 0);
 }
 
 /* The loss values of metrics.jsonl, "step loss" per line, for comparison. */

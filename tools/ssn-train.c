@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/threads.h"
 #include "tools/common/cli.h"
+#include "trainer/tblog.h"
 #include "trainer/trainer.h"
 
 #define EXIT_STOPPED 75   /* checkpointed and stopped early; resume with --resume auto */
@@ -32,7 +33,7 @@ static const char usage[] =
     "  --steps N | --epochs E    total optimizer steps of the run (default: the config's epochs)\n"
     "  --batch B, --accum N      samples per micro-batch, micro-batches per step\n"
     "  --seed S                  (default: the config's 0)\n"
-    "  --out RUNDIR              run folder: config.txt, metrics.jsonl, ckpt/ (default runs/ssn)\n"
+    "  --out RUNDIR              run folder: config.txt, metrics.jsonl, tb/, ckpt/ (default runs/ssn)\n"
     "  --ckpt-every N            checkpoint every N steps (default 1000)\n"
     "  --keep K                  keep the K newest checkpoints (default 5)\n"
     "  --log-every N             a log line and a metrics record every N steps (default 10)\n"
@@ -304,6 +305,11 @@ int main(int argc, char **argv)
     FILE *metrics = fopen(path, "a");
     if (!metrics)
         l3d_die(L3D_EIO, "cannot open '%s': %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/tb", o.out);
+    mkdirs(path);
+    l3d_tblog tb;
+    if (l3d_tblog_open(&tb, path, &err))
+        l3d_die_err(&err);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     fprintf(stderr, "%s: %d cache(s), %" PRId64 " samples, %d sweeps, %s, batch %d x %d, "
@@ -336,6 +342,15 @@ int main(int argc, char **argv)
                     log.loss_scale, log.grad_norm, log.skipped ? "true" : "false", log.positives,
                     sps, log.data_ms, log.compute_ms, peak_rss_mb());
             fflush(metrics);
+            const char *tags[] = {"loss/total", "loss/cls", "loss/bbox", "loss/dir", "lr",
+                                  "loss_scale", "grad_norm", "samples_per_s"};
+            double vals[] = {log.loss, log.cls, log.bbox, log.dir, log.lr, log.loss_scale,
+                             log.grad_norm, sps};
+            for (int k = 0; k < 8; k++)
+                if (l3d_tblog_scalar(&tb, T.step, tags[k], (float)vals[k], &err))
+                    l3d_die_err(&err);
+            if (l3d_tblog_flush(&tb, &err))
+                l3d_die_err(&err);
             t_log = now;
             samples_since = 0;
         }
@@ -349,6 +364,7 @@ int main(int argc, char **argv)
         }
     }
     fclose(metrics);
+    l3d_tblog_close(&tb);
     fprintf(stderr, "%s: %s at step %" PRId64 " after %.1f s\n", l3d_prog,
             stopped ? "stopped (resume with --resume auto)" : "done", T.step, l3d_now_s() - t_start);
     l3d_trainer_close(&T);

@@ -167,6 +167,32 @@ static void test_amp_loss_scaler(void **state)
     free(err);
 }
 
+static void test_voxel_input(void **state)
+{
+    (void)state;
+    /* a voxel cache made with the shrunken config's grid trains; another grid is refused */
+    assert_int_equal(sh("cd '%s' && printf 'point_cloud_range = -16 -16 -5 16 16 3\nvoxel_size = 0.5 0.5 8\n"
+                        "max_points = 20\nmax_voxels = 800\n' > vox.cfg && "
+                        "'%s' -q sweeps.h5 --sweeps 10 --config vox.cfg -o voxels-10.h5 && "
+                        "'%s' -q sweeps.h5 --sweeps 5 -o voxels-5.h5",
+                        data_dir, tu_tool("voxel-cache"), tu_tool("voxel-cache")), 0);
+    const char *run = tu_tmpdir("vox");
+    char *err = NULL, cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' --cache '%s' " SHRINK " --out '%s' --input voxels --steps 2 --log-every 1",
+             tu_tool("ssn-train"), data_dir, run);
+    int rc = tu_run(cmd, NULL, &err);
+    if (rc != 0)
+        fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strstr(err, "grid-exact flips only"));
+    assert_non_null(strstr(err, "step 2 epoch"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' --cache '%s/voxels-5.h5' " SHRINK " --sweeps 5 --out '%s' --input voxels --steps 1",
+             tu_tool("ssn-train"), data_dir, run);
+    assert_int_equal(tu_run(cmd, NULL, &err), 2);
+    assert_non_null(strstr(err, "made for other sweeps or voxelization settings"));
+    free(err);
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -200,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_skipped),
         cmocka_unit_test(test_amp_loss_scaler),
+        cmocka_unit_test(test_voxel_input),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

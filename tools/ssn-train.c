@@ -23,11 +23,14 @@ static const char usage[] =
     "\n"
     "Trains SSN (MMDetection3D's Lyft configuration) from sweep caches made by sweep-pack:\n"
     "--cache DIR reads every DIR/sweeps*.h5 (shards in name order), or one cache file.\n"
+    "With --input voxels it reads DIR/voxels-K*.h5 (K = sweeps) made by voxel-cache instead:\n"
+    "faster, but the only augmentations are grid-exact flips.\n"
     "See docs/training.md.\n"
     "\n"
     "  --config lyft|small|FILE  configuration (default lyft); FILE holds key = value lines\n"
     "  --set KEY=VALUE           override one key (repeatable); --print-config lists them\n"
     "  --sweeps 0|5|10           sweeps merged per sample (default: the config's 10)\n"
+    "  --input sweeps|voxels     sweep caches with full augmentation (default), or voxel caches\n"
     "  --precision fp32|amp|fp16 (default fp32; amp/fp16 emulate fp16 rounding on the CPU)\n"
     "  --device cpu|cuda         (default cpu)\n"
     "  --steps N | --epochs E    total optimizer steps of the run (default: the config's epochs)\n"
@@ -50,7 +53,7 @@ static const char usage[] =
     "Exit codes: 0 done, 2 usage, 3 I/O, 12 bad input (caches, checkpoints), 75 stopped early.\n";
 
 typedef struct options {
-    const char *cache, *config, *precision, *device, *out, *resume;
+    const char *cache, *config, *precision, *device, *out, *resume, *input;
     const char *sets[64];
     int n_sets, sweeps, batch, accum, ckpt_every, keep, log_every, threads, print_config;
     long seed;
@@ -84,7 +87,7 @@ static void parse_args(int argc, char **argv, options *o)
 {
     enum { O_CACHE = 256, O_CONFIG, O_SET, O_SWEEPS, O_PREC, O_DEVICE, O_STEPS, O_EPOCHS,
            O_BATCH, O_ACCUM, O_CKPT, O_KEEP, O_LOG, O_OUT, O_RESUME, O_SEED, O_STOP, O_TIME,
-           O_THREADS, O_PRINT, O_VERSION };
+           O_THREADS, O_PRINT, O_VERSION, O_INPUT };
     static const struct option longopts[] = {
         {"cache", 1, 0, O_CACHE}, {"config", 1, 0, O_CONFIG}, {"set", 1, 0, O_SET},
         {"sweeps", 1, 0, O_SWEEPS}, {"precision", 1, 0, O_PREC}, {"device", 1, 0, O_DEVICE},
@@ -92,10 +95,11 @@ static void parse_args(int argc, char **argv, options *o)
         {"accum", 1, 0, O_ACCUM}, {"ckpt-every", 1, 0, O_CKPT}, {"keep", 1, 0, O_KEEP},
         {"log-every", 1, 0, O_LOG}, {"out", 1, 0, O_OUT}, {"resume", 1, 0, O_RESUME},
         {"seed", 1, 0, O_SEED}, {"stop-after", 1, 0, O_STOP}, {"time-limit", 1, 0, O_TIME},
-        {"threads", 1, 0, O_THREADS}, {"print-config", 0, 0, O_PRINT},
+        {"threads", 1, 0, O_THREADS}, {"print-config", 0, 0, O_PRINT}, {"input", 1, 0, O_INPUT},
         {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
     };
     *o = (options){.config = "lyft", .precision = "fp32", .device = "cpu", .out = "runs/ssn",
+                   .input = "sweeps",
                    .sweeps = -1, .ckpt_every = 1000, .keep = 5, .log_every = 10, .seed = -1};
     int c;
     opterr = 0;
@@ -125,6 +129,11 @@ static void parse_args(int argc, char **argv, options *o)
         case O_TIME: o->time_limit = parse_duration(optarg); break;
         case O_THREADS: o->threads = (int)parse_count("--threads", optarg, 1); break;
         case O_PRINT: o->print_config = 1; break;
+        case O_INPUT:
+            if (strcmp(optarg, "sweeps") && strcmp(optarg, "voxels"))
+                l3d_die(L3D_EUSAGE, "--input '%s': expected sweeps or voxels", optarg);
+            o->input = optarg;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         case O_VERSION: printf("ssn-train %s\n", LIDAR3D_VERSION); exit(0);
         default:
@@ -164,9 +173,12 @@ static void resolve_config(const options *o, l3d_config *cfg)
         l3d_die_err(&err);
 }
 
-/* --cache: a cache file, or every sweeps*.h5 of a folder in name order. */
-static int find_caches(const char *cache, char ***out)
+/* --cache: a cache file, or the folder's caches of the input kind in name order:
+ * sweeps*.h5, or voxels-K*.h5 for K sweeps. */
+static int find_caches(const char *cache, int voxels, int sweeps, char ***out)
 {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, voxels ? "voxels-%d" : "sweeps", sweeps);
     struct stat st;
     if (stat(cache, &st) != 0)
         l3d_die(L3D_EIO, "--cache '%s': %s", cache, strerror(errno));
@@ -181,7 +193,9 @@ static int find_caches(const char *cache, char ***out)
         for (int i = 0; i < k; i++) {
             const char *nm = ents[i]->d_name;
             size_t len = strlen(nm);
-            if (!strncmp(nm, "sweeps", 6) && len > 3 && !strcmp(nm + len - 3, ".h5")) {
+            size_t pl = strlen(prefix);
+            int next_ok = !voxels || !(nm[pl] >= '0' && nm[pl] <= '9');   /* voxels-1 vs voxels-10 */
+            if (!strncmp(nm, prefix, pl) && next_ok && len > 3 && !strcmp(nm + len - 3, ".h5")) {
                 list = realloc(list, (size_t)(n + 1) * sizeof *list);
                 list[n] = malloc(strlen(cache) + len + 2);
                 sprintf(list[n++], "%s/%s", cache, nm);
@@ -190,7 +204,8 @@ static int find_caches(const char *cache, char ***out)
         }
         free(ents);
         if (n == 0)
-            l3d_die(L3D_EINPUT, "--cache '%s': no sweeps*.h5 in it (make one with sweep-pack)", cache);
+            l3d_die(L3D_EINPUT, "--cache '%s': no %s*.h5 in it (make one with %s)", cache, prefix,
+                    voxels ? "voxel-cache" : "sweep-pack");
     }
     *out = list;
     return n;
@@ -261,10 +276,11 @@ int main(int argc, char **argv)
     if (o.threads)
         l3d_set_threads(o.threads);
     char **caches;
-    int n_caches = find_caches(o.cache, &caches);
+    int voxel_input = !strcmp(o.input, "voxels");
+    int n_caches = find_caches(o.cache, voxel_input, cfg.sweeps, &caches);
     l3d_err err = {0};
     l3d_trainer T;
-    if (l3d_trainer_open(&T, &cfg, precision, caches, n_caches, &err))
+    if (l3d_trainer_open(&T, &cfg, precision, caches, n_caches, voxel_input, &err))
         l3d_die_err(&err);
     int64_t total = o.steps ? o.steps
                   : (o.epochs ? o.epochs : cfg.epochs) * T.iters_per_epoch;
@@ -312,10 +328,12 @@ int main(int argc, char **argv)
         l3d_die_err(&err);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    fprintf(stderr, "%s: %d cache(s), %" PRId64 " samples, %d sweeps, %s, batch %d x %d, "
-            "%" PRId64 " steps per epoch, training to step %" PRId64 "\n", l3d_prog, n_caches,
-            T.loader.n_samples, cfg.sweeps, o.precision, cfg.batch, cfg.accum, T.iters_per_epoch,
-            total);
+    fprintf(stderr, "%s: %d %s cache(s), %" PRId64 " samples, %d sweeps, %s, batch %d x %d, "
+            "%" PRId64 " steps per epoch, training to step %" PRId64 "; augmentation: %s\n",
+            l3d_prog, n_caches, o.input, T.loader.n_samples, cfg.sweeps, o.precision, cfg.batch,
+            cfg.accum, T.iters_per_epoch, total,
+            voxel_input ? "grid-exact flips only (voxel caches)"
+                        : "rotation, scaling, flips, point shuffle, re-voxelized per sample");
     double t_start = l3d_now_s(), t_log = t_start;
     int64_t done_here = 0, samples_since = 0;
     int stopped = 0;

@@ -14,8 +14,10 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_config *cfg,
-                    int augment, int batch, uint64_t seed, l3d_err *err)
+static int finish_open(l3d_loader *L, const l3d_config *cfg, int batch, uint64_t seed, l3d_err *err);
+
+static int begin(l3d_loader *L, int n_paths, const l3d_config *cfg, int augment, int batch,
+                 uint64_t seed, l3d_err *err)
 {
     memset(L, 0, sizeof *L);
     if (batch < 1 || batch > 64)
@@ -24,9 +26,51 @@ int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_co
     L->augment = augment;
     L->B = batch;
     L->seed = seed;
-    L->caches = calloc((size_t)n_paths, sizeof *L->caches);
     L->first = calloc((size_t)n_paths + 1, sizeof *L->first);
-    if (!L->caches || !L->first)
+    return L->first ? L3D_OK : l3d_fail(err, L3D_EINTERNAL, "out of memory");
+}
+
+int l3d_loader_open_voxels(l3d_loader *L, char *const *paths, int n_paths, const l3d_config *cfg,
+                           int augment, int batch, uint64_t seed, l3d_err *err)
+{
+    int rc = begin(L, n_paths, cfg, augment, batch, seed, err);
+    if (rc)
+        return rc;
+    L->vcaches = calloc((size_t)n_paths, sizeof *L->vcaches);
+    if (!L->vcaches)
+        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+    for (int i = 0; i < n_paths; i++) {
+        l3d_voxel_cache *v = &L->vcaches[i];
+        if ((rc = l3d_voxel_cache_open(v, paths[i], 0, err))) {
+            l3d_loader_close(L);
+            return rc;
+        }
+        L->n_caches++;
+        L->first[i + 1] = L->first[i] + v->n_samples;
+        int same = v->sweeps == cfg->sweeps && v->cfg.max_points == cfg->max_points &&
+                   v->cfg.max_voxels == cfg->max_voxels;
+        for (int a = 0; a < 6; a++)
+            same &= v->cfg.range[a] == (float)cfg->point_cloud_range[a];
+        for (int a = 0; a < 3; a++)
+            same &= v->cfg.size[a] == (float)cfg->voxel_size[a];
+        if (!same) {
+            l3d_loader_close(L);
+            return l3d_fail(err, L3D_EUSAGE, "%s: made for other sweeps or voxelization settings "
+                            "than the training config (rebuild it with voxel-cache --sweeps %d "
+                            "and the config's range, voxel size and caps)", paths[i], cfg->sweeps);
+        }
+    }
+    return finish_open(L, cfg, batch, seed, err);
+}
+
+int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_config *cfg,
+                    int augment, int batch, uint64_t seed, l3d_err *err)
+{
+    int rc0 = begin(L, n_paths, cfg, augment, batch, seed, err);
+    if (rc0)
+        return rc0;
+    L->caches = calloc((size_t)n_paths, sizeof *L->caches);
+    if (!L->caches)
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     for (int i = 0; i < n_paths; i++) {
         int rc = l3d_sweep_cache_open(&L->caches[i], paths[i], 0, err);
@@ -37,7 +81,13 @@ int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_co
         L->n_caches++;
         L->first[i + 1] = L->first[i] + L->caches[i].n_samples;
     }
-    L->n_samples = L->first[n_paths];
+    return finish_open(L, cfg, batch, seed, err);
+}
+
+/* What both kinds of input share, once the caches are open. */
+static int finish_open(l3d_loader *L, const l3d_config *cfg, int batch, uint64_t seed, l3d_err *err)
+{
+    L->n_samples = L->first[L->n_caches];
     if (L->n_samples == 0) {
         l3d_loader_close(L);
         return l3d_fail(err, L3D_EINPUT, "the caches hold no samples");
@@ -69,9 +119,14 @@ int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_co
 
 void l3d_loader_close(l3d_loader *L)
 {
-    for (int i = 0; i < L->n_caches; i++)
-        l3d_sweep_cache_close(&L->caches[i]);
+    for (int i = 0; i < L->n_caches; i++) {
+        if (L->caches)
+            l3d_sweep_cache_close(&L->caches[i]);
+        if (L->vcaches)
+            l3d_voxel_cache_close(&L->vcaches[i]);
+    }
     free(L->caches);
+    free(L->vcaches);
     free(L->first);
     if (L->vox.cell_voxel)
         l3d_voxelizer_free(&L->vox);
@@ -147,6 +202,18 @@ static int grow_boxes(l3d_loader *L, int64_t n, l3d_err *err)
     return L3D_OK;
 }
 
+/* Spreads voxelizer coords (z, y, x) at base to (b, z, y, x), in place. */
+static void spread_coords(int32_t *c3, int m, int b)
+{
+    for (int i = m - 1; i >= 0; i--) {
+        int32_t z = c3[3 * i], y = c3[3 * i + 1], x = c3[3 * i + 2];
+        c3[4 * i] = b;
+        c3[4 * i + 1] = z;
+        c3[4 * i + 2] = y;
+        c3[4 * i + 3] = x;
+    }
+}
+
 /* Loads global sample s into slot b of the batch; returns 1 if it has boxes
  * left after the filters (else the slot is not used), 0 if not, <0 on error. */
 static int load_sample(l3d_loader *L, int64_t s, int b, l3d_err *err)
@@ -197,15 +264,53 @@ static int load_sample(l3d_loader *L, int64_t s, int b, l3d_err *err)
     int64_t P = L->cfg.max_points, base = L->m;
     int M = l3d_voxelize(&L->vox, pts, kept, 4, L->voxels + base * P * 4, L->coords + base * 4,
                          L->num_points + base);
-    /* voxelizer coords are (z, y, x) with stride 3 at the same base: spread to (b, z, y, x) */
+    /* voxelizer coords are (z, y, x) with stride 3 at the same base */
+    spread_coords(L->coords + base * 4, M, b);
+    L->m += M;
+    L->nb += nb;
+    return 1;
+}
+
+/* Voxel input: the cached pillars, flipped on the grid when drawn. */
+static int load_voxel_sample(l3d_loader *L, int64_t s, int b, l3d_err *err)
+{
+    int c = 0;
+    while (s >= L->first[c + 1])
+        c++;
+    l3d_voxel_sample vs;
+    l3d_voxel_cache_sample(&L->vcaches[c], s - L->first[c], &vs);
+    int rc = grow_boxes(L, L->nb + vs.n_boxes, err);
+    if (rc)
+        return -rc;
+    float *boxes = L->boxes + 7 * L->nb;
+    int32_t *labels = L->labels + L->nb;
+    memcpy(boxes, vs.boxes, (size_t)vs.n_boxes * 7 * sizeof *boxes);
+    memcpy(labels, vs.labels, (size_t)vs.n_boxes * sizeof *labels);
+    l3d_boxes_to_bottom(boxes, vs.n_boxes);
+    int64_t P = L->cfg.max_points, base = L->m, M = vs.n_voxels;
+    float *vox = L->voxels + base * P * 4;
     int32_t *c3 = L->coords + base * 4;
-    for (int i = M - 1; i >= 0; i--) {
-        int32_t z = c3[3 * i], y = c3[3 * i + 1], x = c3[3 * i + 2];
-        c3[4 * i] = b;
-        c3[4 * i + 1] = z;
-        c3[4 * i + 2] = y;
-        c3[4 * i + 3] = x;
+    memcpy(vox, vs.points, (size_t)M * P * 4 * sizeof *vox);
+    memcpy(L->num_points + base, vs.num_points, (size_t)M * sizeof(int32_t));
+    memcpy(c3, vs.coords, (size_t)M * 3 * sizeof(int32_t));
+    if (L->augment) {
+        /* the flip draws of spec §1.5, no rotation or scaling: horizontal (y), then vertical (x) */
+        int flip_h = l3d_rng_uniform(&L->rng) < L->cfg.flip_h;
+        int flip_v = l3d_rng_uniform(&L->rng) < L->cfg.flip_v;
+        if (flip_h)
+            l3d_voxels_flip(&L->vox, 1, (int)M, vox, c3, L->num_points + base, 4);
+        if (flip_v)
+            l3d_voxels_flip(&L->vox, 0, (int)M, vox, c3, L->num_points + base, 4);
+        l3d_aug_draw d = {.rotation = 0, .scale = 1, .flip_h = flip_h, .flip_v = flip_v};
+        l3d_augment_apply(&d, NULL, 0, 4, boxes, vs.n_boxes);
     }
+    float range[6];
+    for (int a = 0; a < 6; a++)
+        range[a] = (float)L->cfg.point_cloud_range[a];
+    int64_t nb = l3d_boxes_range_filter(boxes, labels, vs.n_boxes, range);
+    if (nb == 0)
+        return 0;
+    spread_coords(c3, (int)M, b);
     L->m += M;
     L->nb += nb;
     return 1;
@@ -225,7 +330,7 @@ int l3d_loader_next(l3d_loader *L, l3d_err *err)
             make_perm(L);
         }
         int64_t s = L->perm[L->at.pos++];
-        int rc = load_sample(L, s, b, err);
+        int rc = L->vcaches ? load_voxel_sample(L, s, b, err) : load_sample(L, s, b, err);
         if (rc < 0)
             return -rc;
         if (rc == 0) {

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include "formats/sweep_cache.h"
+#include "formats/voxel_cache.h"
 #include "kernels/cpu/voxelize.h"
 #include "trainer/config.h"
 #include "trainer/rng.h"
@@ -21,6 +22,7 @@ typedef struct l3d_loader_pos {
 
 typedef struct l3d_loader {
     l3d_sweep_cache *caches;
+    l3d_voxel_cache *vcaches;     /* voxel input: pillars read as cached, grid-exact flips only */
     int n_caches;
     int64_t n_samples, *first;    /* global sample s lives in cache c: first[c] <= s < first[c+1] */
     l3d_config cfg;
@@ -46,6 +48,12 @@ typedef struct l3d_loader {
 
 int l3d_loader_open(l3d_loader *L, char *const *paths, int n_paths, const l3d_config *cfg,
                     int augment, int batch, uint64_t seed, l3d_err *err);
+/* The same from voxel caches (voxel-cache output for cfg.sweeps and cfg's grid):
+ * the fastest path, whose only augmentations are the flips, exact on the grid
+ * when the range is symmetric (docs/voxel-cache.md); rotation, scaling and the
+ * point shuffle need the sweep cache. */
+int l3d_loader_open_voxels(l3d_loader *L, char *const *paths, int n_paths, const l3d_config *cfg,
+                           int augment, int batch, uint64_t seed, l3d_err *err);
 void l3d_loader_close(l3d_loader *L);
 /* The next batch of L->B samples. */
 int l3d_loader_next(l3d_loader *L, l3d_err *err);

@@ -16,7 +16,7 @@ static double now_ms(void)
 }
 
 int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char *const *caches,
-                     int n_caches, l3d_err *err)
+                     int n_caches, int voxel_input, l3d_err *err)
 {
     memset(T, 0, sizeof *T);
     T->cfg = *cfg;
@@ -24,8 +24,11 @@ int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char 
     int rc = l3d_model_build(&T->model, cfg, cfg->batch, precision, err);
     if (rc)
         return rc;
-    if ((rc = l3d_loader_open(&T->loader, caches, n_caches, cfg, 1, cfg->batch,
-                              (uint64_t)cfg->seed * 2 + 1, err)))
+    rc = voxel_input ? l3d_loader_open_voxels(&T->loader, caches, n_caches, cfg, 1, cfg->batch,
+                                              (uint64_t)cfg->seed * 2 + 1, err)
+                     : l3d_loader_open(&T->loader, caches, n_caches, cfg, 1, cfg->batch,
+                                       (uint64_t)cfg->seed * 2 + 1, err);
+    if (rc)
         return rc;
     int64_t N = T->model.N, R = (int64_t)cfg->batch * N;
     int C = T->model.layout.num_classes;

@@ -34,8 +34,9 @@ typedef struct l3d_trainer {
     int64_t step, iters_per_epoch;
 } l3d_trainer;
 
+/* voxel_input: the caches are voxel caches (flips only), else sweep caches. */
 int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char *const *caches,
-                     int n_caches, l3d_err *err);
+                     int n_caches, int voxel_input, l3d_err *err);
 void l3d_trainer_close(l3d_trainer *T);
 /* One optimizer step (cfg.accum micro-batches). */
 int l3d_trainer_step(l3d_trainer *T, l3d_step_log *log, l3d_err *err);

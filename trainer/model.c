@@ -187,10 +187,16 @@ int l3d_model_build(l3d_model *m, const l3d_config *cfg, int batch, int precisio
     m->wq = precision != L3D_FP32 ? malloc(m->P.layout.numel * sizeof(float)) : NULL;
     m->grad_a = malloc(m->grad_floats * sizeof(float));
     m->grad_b = malloc(m->grad_floats * sizeof(float));
+    m->grad_c = malloc(m->grad_floats * sizeof(float));
+    m->dF = malloc(nF * sizeof(float));
+    m->dpillars = malloc((size_t)m->max_pillars * c1 * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        m->dstage[i] = malloc(unit_in(&m->neck[i]) * sizeof(float));
     if (!m->vfe_in || !m->vfe_pre[0] || !m->vfe_act[0] || !m->vfe_cat || !m->vfe_pre[1] ||
         !m->vfe_act[1] || !m->vfe_out || !m->vfe_arg[0] || !m->vfe_arg[1] || !m->canvas ||
         !m->F || !m->cls || !m->reg || !m->dir || (m->ws_bytes && !m->ws) ||
-        (precision != L3D_FP32 && !m->wq) || !m->grad_a || !m->grad_b)
+        (precision != L3D_FP32 && !m->wq) || !m->grad_a || !m->grad_b || !m->grad_c ||
+        !m->dF || !m->dpillars || !m->dstage[0] || !m->dstage[1] || !m->dstage[2])
         return l3d_fail(err, L3D_EINTERNAL, "out of memory for the model's activations");
     return L3D_OK;
 }
@@ -209,7 +215,10 @@ void l3d_model_free(l3d_model *m)
         free(m->vfe_invstd[l]);
     }
     free(m->canvas); free(m->F); free(m->cls); free(m->reg); free(m->dir); free(m->ws);
-    free(m->wq); free(m->grad_a); free(m->grad_b);
+    free(m->wq); free(m->grad_a); free(m->grad_b); free(m->grad_c);
+    free(m->dF); free(m->dpillars);
+    for (int i = 0; i < 3; i++)
+        free(m->dstage[i]);
     l3d_params_free(&m->P);
     memset(m, 0, sizeof *m);
 }
@@ -416,8 +425,8 @@ void l3d_model_backward(l3d_model *m, float *dcls, float *dreg, float *ddir)
     int K = m->layout.num_classes, nc = m->cfg.neck_channels;
     int64_t hw1 = (int64_t)m->neck[0].Ho * m->neck[0].Wo;
     size_t nF = (size_t)m->B * 3 * nc * hw1;
-    float *dF = calloc(nF, sizeof(float)), *ga = m->grad_a, *gb = m->grad_b;
-    float *gc = malloc(m->grad_floats * sizeof(float));
+    float *dF = m->dF, *ga = m->grad_a, *gb = m->grad_b, *gc = m->grad_c;
+    memset(dF, 0, nF * sizeof *dF);
     /* heads */
     for (int g = 0; g < m->n_groups; g++) {
         l3d_head_group *h = &m->head[g];
@@ -447,13 +456,12 @@ void l3d_model_backward(l3d_model *m, float *dcls, float *dreg, float *ddir)
     /* neck: each branch's slice of dF back to its stage output */
     int nb = m->n_blocks[0] + m->n_blocks[1] + m->n_blocks[2];
     int last_of[3] = {m->n_blocks[0] - 1, m->n_blocks[0] + m->n_blocks[1] - 1, nb - 1};
-    float *dstage[3];
+    float **dstage = m->dstage;
     for (int i = 0; i < 3; i++) {
         l3d_unit *n = &m->neck[i];
         for (int b = 0; b < m->B; b++)
             memcpy(ga + (int64_t)b * nc * hw1, dF + ((int64_t)b * 3 * nc + (int64_t)i * nc) * hw1,
                    (size_t)nc * hw1 * sizeof(float));
-        dstage[i] = malloc(unit_in(n) * sizeof(float));
         l3d_unit_backward(n, ga, m->backbone[last_of[i]].out, wq(m, n->w), dstage[i], m->precision, m->ws);
     }
     /* backbone, last stage first; a stage's input gradient adds to the previous stage's */
@@ -474,12 +482,7 @@ void l3d_model_backward(l3d_model *m, float *dcls, float *dreg, float *ddir)
         }
     }
     /* scatter and VFE */
-    float *dp = malloc((size_t)(m->m ? m->m : 1) * m->cfg.vfe_channels[1] * sizeof(float));
-    l3d_scatter_backward(dcanvas, m->coords, m->m, m->cfg.vfe_channels[1], m->B, m->ny, m->nx, dp);
-    vfe_backward(m, dp);
-    free(dp);
-    for (int i = 0; i < 3; i++)
-        free(dstage[i]);
-    free(dF);
-    free(gc);
+    l3d_scatter_backward(dcanvas, m->coords, m->m, m->cfg.vfe_channels[1], m->B, m->ny, m->nx,
+                         m->dpillars);
+    vfe_backward(m, m->dpillars);
 }

@@ -63,8 +63,9 @@ typedef struct l3d_model {
     void *ws;
     size_t ws_bytes;
     float *wq;                 /* fp16-rounded weights (amp/fp16) */
-    float *grad_a, *grad_b;    /* activation gradient buffers, largest map */
+    float *grad_a, *grad_b, *grad_c;   /* activation gradient buffers, largest map */
     size_t grad_floats;
+    float *dF, *dstage[3], *dpillars;  /* backward: neck input, stage outputs, VFE output */
 } l3d_model;
 
 /* Registers every parameter, allocates them and the activations for `batch`

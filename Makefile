@@ -69,7 +69,7 @@ LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(TRAINER_SRC) $(COMMON_SRC)
 LIB := $(BUILD)/liblidar3d.a
 
 .SECONDARY:
-.PHONY: all check check-asan deps bench demo clean found
+.PHONY: all check check-asan deps bench demo learn-check clean found
 all: found $(TOOLS)
 
 found:
@@ -126,17 +126,45 @@ check-asan:
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined'
 
-# The main job end to end on a small synthetic dataset (grows with each tool).
+# The main job end to end on a small synthetic dataset, as real file targets:
+# re-running skips finished steps (make clean or rm -r build/demo starts over).
 DEMO := $(BUILD)/demo
-demo: all
-	@rm -rf $(DEMO) && mkdir -p $(DEMO)
-	bin/lyft-synth --scenes 2 --samples-per-scene 30 --points 60000 --split-out $(DEMO) $(DEMO)/data
-	bin/lyft-index --split train --split-file $(DEMO)/train.txt $(DEMO)/data -o $(DEMO)/train.jsonl
-	bin/sweep-pack $(DEMO)/train.jsonl -o $(DEMO)/sweeps.h5
-	bin/sweep-pack --dump 20 --sweeps 10 $(DEMO)/sweeps.h5 | head -3
-	bin/voxel-cache $(DEMO)/sweeps.h5 --sweeps 10 -o $(DEMO)/voxels-10.h5
-	bin/ssn-train --cache $(DEMO) --config small --steps 10 --log-every 2 --out $(DEMO)/run
-	@echo "demo: outputs in $(DEMO)/"
+DEMO_STEPS ?= 20
+demo: $(DEMO)/run/ckpt/ckpt-$(shell printf %08d $(DEMO_STEPS)).l3d $(DEMO)/voxels-10.h5
+	@echo
+	@echo "demo: synthetic data   $(DEMO)/data (train split: $(DEMO)/train.txt)"
+	@echo "      index            $(DEMO)/train.jsonl"
+	@echo "      sweep cache      $(DEMO)/sweeps.h5    (sweep-pack --dump 0 $(DEMO)/sweeps.h5 | head)"
+	@echo "      voxel cache      $(DEMO)/voxels-10.h5"
+	@echo "      training run     $(DEMO)/run: metrics.jsonl, tb/, ckpt/, config.txt"
+
+$(DEMO)/data/.done: | $(BIN)/lyft-synth
+	@rm -rf $(DEMO)/data && mkdir -p $(DEMO)
+	$(BIN)/lyft-synth --scenes 2 --samples-per-scene 30 --points 60000 --split-out $(DEMO) $(DEMO)/data
+	@touch $@
+
+$(DEMO)/train.jsonl: $(DEMO)/data/.done | $(BIN)/lyft-index
+	$(BIN)/lyft-index --split train --split-file $(DEMO)/train.txt $(DEMO)/data -o $@
+
+$(DEMO)/sweeps.h5: $(DEMO)/train.jsonl | $(BIN)/sweep-pack
+	$(BIN)/sweep-pack $< -o $@
+
+$(DEMO)/voxels-10.h5: $(DEMO)/sweeps.h5 | $(BIN)/voxel-cache
+	$(BIN)/voxel-cache $< --sweeps 10 -o $@
+
+$(DEMO)/run/ckpt/ckpt-%.l3d: $(DEMO)/sweeps.h5 | $(BIN)/ssn-train
+	LIDAR3D_PROGRESS=1 $(BIN)/ssn-train --cache $(DEMO) --config small --steps $(DEMO_STEPS) \
+	  --log-every 2 --out $(DEMO)/run --resume auto
+
+# Learning check: the small config on synthetic data for a few minutes; the mean
+# loss of the last 10 steps must be at most LEARN_FACTOR of the first 10's.
+LEARN_STEPS ?= 100
+LEARN_FACTOR ?= 0.6
+learn-check: $(DEMO)/sweeps.h5 | $(BIN)/ssn-train
+	rm -rf $(BUILD)/learn
+	$(BIN)/ssn-train --cache $(DEMO) --config small --steps $(LEARN_STEPS) --log-every 1 \
+	  --ckpt-every 100000 --out $(BUILD)/learn
+	bench/learn-curve.sh $(BUILD)/learn/metrics.jsonl $(LEARN_FACTOR)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

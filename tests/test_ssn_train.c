@@ -80,7 +80,7 @@ static char *losses(const char *run)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s/metrics.jsonl", run);
-    char *m = tu_read_file(p, NULL), *out = calloc(1, 8192), *save, *line;
+    char *m = tu_read_file(p, NULL), *out = calloc(1, 65536), *save, *line;
     for (line = strtok_r(m, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *s = strstr(line, "\"step\":"), *l = strstr(line, "\"loss\":"), *g = strstr(line, "\"grad_norm\":");
         char one[256];
@@ -167,6 +167,31 @@ static void test_amp_loss_scaler(void **state)
     free(err);
 }
 
+/* The short learning check (the long one is `make learn-check`): 150 steps of
+ * the shrunken config on 6 synthetic samples; the mean loss of the last 10
+ * steps must be at most 0.7 of the first 10's (measured: 1.9x lower at 200). */
+static void test_learns(void **state)
+{
+    (void)state;
+    const char *run = tu_tmpdir("learn");
+    assert_int_equal(train(run, "--steps 150 --log-every 1 --ckpt-every 1000", NULL), 0);
+    char *l = losses(run), *save, *line;
+    double v[200];
+    int n = 0;
+    for (line = strtok_r(l, "\n", &save); line && n < 200; line = strtok_r(NULL, "\n", &save))
+        v[n++] = strtod(strchr(line, ' ') + 1, NULL);
+    free(l);
+    assert_int_equal(n, 150);
+    double first = 0, last = 0;
+    for (int i = 0; i < 10; i++) {
+        first += v[i] / 10;
+        last += v[n - 10 + i] / 10;
+    }
+    printf("learning: mean loss of the first 10 steps %.4f, of the last 10 %.4f\n", first, last);
+    if (!(last <= 0.7 * first))
+        fail_msg("the loss did not fall enough: %.4f -> %.4f", first, last);
+}
+
 static void test_voxel_input(void **state)
 {
     (void)state;
@@ -227,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_checkpoint_is_skipped),
         cmocka_unit_test(test_amp_loss_scaler),
         cmocka_unit_test(test_voxel_input),
+        cmocka_unit_test(test_learns),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

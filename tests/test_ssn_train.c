@@ -165,6 +165,16 @@ static void test_amp_loss_scaler(void **state)
     assert_non_null(strstr(err, "scale 4.29e+09"));
     assert_non_null(strstr(err, "(skipped: overflow)"));
     free(err);
+    /* fp16 weights with fp32 masters, from a scale that does not overflow */
+    const char *run16 = tu_tmpdir("fp16");
+    err = NULL;
+    rc = train(run16, "--steps 3 --log-every 1 --precision fp16 --set init_scale=1024", &err);
+    if (rc != 0)
+        fail_msg("fp16: exit %d: %s", rc, err);
+    assert_non_null(strstr(err, "step 3 epoch"));
+    assert_null(strstr(err, "skipped"));
+    assert_null(strstr(err, "nan"));
+    free(err);
 }
 
 /* The short learning check (the long one is `make learn-check`): 150 steps of

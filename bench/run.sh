@@ -17,6 +17,7 @@ BENCHES=(
     "index_vs_sdk: bin/lyft-index vs the official Lyft SDK's LyftDataset load, full-size tables"
     "cache-speed: sweep-pack and sweep merging vs numpy / the SDK, real data"
     "voxel-speed: voxel-cache vs its numpy peer"
+    "train-speed: ssn-train step time and memory vs the same SSN in PyTorch"
 )
 
 for f in bench/*.sh; do

@@ -194,8 +194,11 @@ static int find_caches(const char *cache, int voxels, int sweeps, char ***out)
             const char *nm = ents[i]->d_name;
             size_t len = strlen(nm);
             size_t pl = strlen(prefix);
-            int next_ok = !voxels || !(nm[pl] >= '0' && nm[pl] <= '9');   /* voxels-1 vs voxels-10 */
-            if (!strncmp(nm, prefix, pl) && next_ok && len > 3 && !strcmp(nm + len - 3, ".h5")) {
+            int match = len > pl + 2 && !strncmp(nm, prefix, pl) && !strcmp(nm + len - 3, ".h5");
+            /* voxels-1*.h5 must not take voxels-10.h5 */
+            if (match && voxels && nm[pl] >= '0' && nm[pl] <= '9')
+                match = 0;
+            if (match) {
                 list = realloc(list, (size_t)(n + 1) * sizeof *list);
                 list[n] = malloc(strlen(cache) + len + 2);
                 sprintf(list[n++], "%s/%s", cache, nm);

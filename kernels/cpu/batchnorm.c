@@ -9,6 +9,25 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "kernels/cpu/threads.h"
+
+/* Every kernel below works channel by channel, so channels are split among
+ * threads (l3d_parallel_ranges) without changing any result. */
+typedef struct bn_args {
+    const float *x, *dy, *gamma, *beta, *save_mean, *save_invstd;
+    const float *running_mean_in, *running_var_in;
+    int64_t n, hw;
+    int c, training;
+    double eps, momentum;
+    float *running_mean, *running_var, *y, *out_mean, *out_invstd, *dx, *dgamma, *dbeta;
+} bn_args;
+
+/* Below this many values a call runs on one thread: thread start-up would cost more. */
+static int64_t min_channels_per_thread(int64_t n, int c, int64_t hw)
+{
+    return n * hw * c < (1 << 16) ? c : 1;
+}
+
 #define CB 256
 
 /* Pointer to x[i][ch][0]. */
@@ -53,14 +72,17 @@ static void normalise(const float *x, int64_t n, int c, int64_t hw, int c0, int 
         }
 }
 
-void l3d_batchnorm_forward_train(const float *x, int64_t n, int c, int64_t hw,
-                                 const float *gamma, const float *beta, double eps,
-                                 double momentum, float *running_mean, float *running_var,
-                                 float *y, float *save_mean, float *save_invstd)
+static void train_range(void *ctx, int64_t ch0, int64_t ch1)
 {
-    const int64_t count = n * hw;
-    for (int c0 = 0; c0 < c; c0 += CB) {
-        const int cb = c - c0 < CB ? c - c0 : CB;
+    const bn_args *a = ctx;
+    const float *x = a->x, *gamma = a->gamma, *beta = a->beta;
+    const int64_t n = a->n, hw = a->hw, count = n * hw;
+    const int c = a->c;
+    const double eps = a->eps, momentum = a->momentum;
+    float *running_mean = a->running_mean, *running_var = a->running_var, *y = a->y;
+    float *save_mean = a->out_mean, *save_invstd = a->out_invstd;
+    for (int c0 = (int)ch0; c0 < ch1; c0 += CB) {
+        const int cb = ch1 - c0 < CB ? (int)(ch1 - c0) : CB;
         double mean[CB], var[CB], scale[CB];
         channel_sums(x, n, c, hw, c0, cb, NULL, 1, mean);
         for (int j = 0; j < cb; j++)
@@ -89,13 +111,28 @@ void l3d_batchnorm_forward_train(const float *x, int64_t n, int c, int64_t hw,
     }
 }
 
-void l3d_batchnorm_forward_eval(const float *x, int64_t n, int c, int64_t hw,
-                                const float *gamma, const float *beta, double eps,
-                                const float *running_mean, const float *running_var, float *y,
-                                float *save_mean, float *save_invstd)
+void l3d_batchnorm_forward_train(const float *x, int64_t n, int c, int64_t hw,
+                                 const float *gamma, const float *beta, double eps,
+                                 double momentum, float *running_mean, float *running_var,
+                                 float *y, float *save_mean, float *save_invstd)
 {
-    for (int c0 = 0; c0 < c; c0 += CB) {
-        const int cb = c - c0 < CB ? c - c0 : CB;
+    bn_args a = {.x = x, .gamma = gamma, .beta = beta, .n = n, .hw = hw, .c = c, .eps = eps,
+                 .momentum = momentum, .running_mean = running_mean, .running_var = running_var,
+                 .y = y, .out_mean = save_mean, .out_invstd = save_invstd};
+    l3d_parallel_ranges(c, min_channels_per_thread(n, c, hw), train_range, &a);
+}
+
+static void eval_range(void *ctx, int64_t ch0, int64_t ch1)
+{
+    const bn_args *a = ctx;
+    const float *x = a->x, *gamma = a->gamma, *beta = a->beta;
+    const float *running_mean = a->running_mean_in, *running_var = a->running_var_in;
+    const int64_t n = a->n, hw = a->hw;
+    const int c = a->c;
+    const double eps = a->eps;
+    float *y = a->y, *save_mean = a->out_mean, *save_invstd = a->out_invstd;
+    for (int c0 = (int)ch0; c0 < ch1; c0 += CB) {
+        const int cb = ch1 - c0 < CB ? (int)(ch1 - c0) : CB;
         double mean[CB], scale[CB];
         for (int j = 0; j < cb; j++) {
             const int ch = c0 + j;
@@ -111,14 +148,29 @@ void l3d_batchnorm_forward_eval(const float *x, int64_t n, int c, int64_t hw,
     }
 }
 
+void l3d_batchnorm_forward_eval(const float *x, int64_t n, int c, int64_t hw,
+                                const float *gamma, const float *beta, double eps,
+                                const float *running_mean, const float *running_var, float *y,
+                                float *save_mean, float *save_invstd)
+{
+    bn_args a = {.x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,
+                 .running_var_in = running_var, .n = n, .hw = hw, .c = c, .eps = eps, .y = y,
+                 .out_mean = save_mean, .out_invstd = save_invstd};
+    l3d_parallel_ranges(c, min_channels_per_thread(n, c, hw), eval_range, &a);
+}
+
 /* The [N][C] layout (BatchNorm1d in the VFE, N = M·20 slots): channels
  * innermost so the loops vectorise across channels. Each channel's sums still
  * run over the rows in order, so the bits equal the general path's. */
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
-static void backward_rows(const float *dy, const float *x, int64_t n, int c, const float *gamma,
-                          const float *save_mean, const float *save_invstd, int training,
-                          float *dx, float *dgamma, float *dbeta, double *work)
+static void backward_rows(const float *dy, const float *x, int64_t n, int stride, int ch0,
+                          int c, const float *gamma, const float *save_mean,
+                          const float *save_invstd, int training, float *dx, float *dgamma,
+                          float *dbeta, double *work)
 {
+    /* channels ch0 .. ch0+c-1 of rows of `stride` floats: shift every pointer once */
+    dy += ch0; x += ch0; dx += ch0; gamma += ch0; save_mean += ch0; save_invstd += ch0;
+    dgamma += ch0; dbeta += ch0;
     double *sdy = work, *sdyx = work + c, *m = work + 2 * c, *s = work + 3 * c;
     for (int ch = 0; ch < c; ch++) {
         sdy[ch] = sdyx[ch] = 0.0;
@@ -126,7 +178,7 @@ static void backward_rows(const float *dy, const float *x, int64_t n, int c, con
         s[ch] = save_invstd[ch];
     }
     for (int64_t i = 0; i < n; i++) {
-        const float *p = x + i * c, *g = dy + i * c;
+        const float *p = x + i * stride, *g = dy + i * stride;
         for (int ch = 0; ch < c; ch++) {
             sdy[ch] += (double)g[ch];
             sdyx[ch] += (double)g[ch] * (((double)p[ch] - m[ch]) * s[ch]);
@@ -141,8 +193,8 @@ static void backward_rows(const float *dy, const float *x, int64_t n, int c, con
         mdyx[ch] = training && n > 0 ? sdyx[ch] / (double)n : 0.0;
     }
     for (int64_t i = 0; i < n; i++) {
-        const float *p = x + i * c, *g = dy + i * c;
-        float *q = dx + i * c;
+        const float *p = x + i * stride, *g = dy + i * stride;
+        float *q = dx + i * stride;
         for (int ch = 0; ch < c; ch++) {
             double xhat = ((double)p[ch] - m[ch]) * s[ch];
             q[ch] = (float)(gs[ch] * ((double)g[ch] - mdy[ch] - xhat * mdyx[ch]));
@@ -150,20 +202,27 @@ static void backward_rows(const float *dy, const float *x, int64_t n, int c, con
     }
 }
 
-void l3d_batchnorm_backward(const float *dy, const float *x, int64_t n, int c, int64_t hw,
-                            const float *gamma, const float *save_mean,
-                            const float *save_invstd, int training, float *dx, float *dgamma,
-                            float *dbeta)
+static void rows_range(void *ctx, int64_t ch0, int64_t ch1)
 {
-    const int64_t count = n * hw;
-    if (hw == 1 && c > 0 && c <= 4096) {
-        double work[7 * 4096];
-        backward_rows(dy, x, n, c, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta,
-                      work);
-        return;
+    const bn_args *a = ctx;
+    double work[7 * 512];
+    for (int64_t c0 = ch0; c0 < ch1; c0 += 512) {
+        int cb = ch1 - c0 < 512 ? (int)(ch1 - c0) : 512;
+        backward_rows(a->dy, a->x, a->n, a->c, (int)c0, cb, a->gamma, a->save_mean,
+                      a->save_invstd, a->training, a->dx, a->dgamma, a->dbeta, work);
     }
-    for (int c0 = 0; c0 < c; c0 += CB) {
-        const int cb = c - c0 < CB ? c - c0 : CB;
+}
+
+static void backward_range(void *ctx, int64_t ch0, int64_t ch1)
+{
+    const bn_args *a = ctx;
+    const float *dy = a->dy, *x = a->x, *gamma = a->gamma, *save_mean = a->save_mean,
+                *save_invstd = a->save_invstd;
+    const int64_t n = a->n, hw = a->hw, count = n * hw;
+    const int c = a->c, training = a->training;
+    float *dx = a->dx, *dgamma = a->dgamma, *dbeta = a->dbeta;
+    for (int c0 = (int)ch0; c0 < ch1; c0 += CB) {
+        const int cb = ch1 - c0 < CB ? (int)(ch1 - c0) : CB;
         double sdy[CB], sdyx[CB]; /* Σ dy, Σ dy·xhat */
         for (int j = 0; j < cb; j++)
             sdy[j] = sdyx[j] = 0.0;
@@ -199,4 +258,16 @@ void l3d_batchnorm_backward(const float *dy, const float *x, int64_t n, int c, i
                 }
             }
     }
+}
+
+void l3d_batchnorm_backward(const float *dy, const float *x, int64_t n, int c, int64_t hw,
+                            const float *gamma, const float *save_mean,
+                            const float *save_invstd, int training, float *dx, float *dgamma,
+                            float *dbeta)
+{
+    bn_args a = {.x = x, .dy = dy, .gamma = gamma, .save_mean = save_mean,
+                 .save_invstd = save_invstd, .n = n, .hw = hw, .c = c, .training = training,
+                 .dx = dx, .dgamma = dgamma, .dbeta = dbeta};
+    l3d_parallel_ranges(c, min_channels_per_thread(n, c, hw), hw == 1 ? rows_range : backward_range,
+                        &a);
 }

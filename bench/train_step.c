@@ -349,12 +349,10 @@ static void stepper_open(stepper *S, const l3d_config *cfg, int B, int precision
     int64_t N = S->m.N, R = (int64_t)B * N;
     int C = S->m.layout.num_classes;
     S->anchors = xmalloc((size_t)N * 7 * sizeof(float));
-    S->t.labels = xmalloc((size_t)R * sizeof(int32_t));
-    S->t.label_weights = xmalloc((size_t)R * sizeof(float));
-    S->t.bbox_targets = xmalloc((size_t)R * 7 * sizeof(float));
-    S->t.bbox_weights = xmalloc((size_t)R * sizeof(float));
-    S->t.dir_targets = xmalloc((size_t)R * sizeof(int32_t));
-    S->t.dir_weights = xmalloc((size_t)R * sizeof(float));
+    if (l3d_ssn_targets_alloc(&S->t, R)) {
+        fprintf(stderr, "train_step: out of memory\n");
+        exit(1);
+    }
     S->dcls = xmalloc((size_t)R * C * sizeof(float));
     S->dreg = xmalloc((size_t)R * 7 * sizeof(float));
     S->ddir = xmalloc((size_t)R * 2 * sizeof(float));
@@ -385,8 +383,7 @@ static void stepper_close(stepper *S)
 {
     l3d_model_free(&S->m);
     free(S->anchors);
-    free(S->t.labels); free(S->t.label_weights); free(S->t.bbox_targets);
-    free(S->t.bbox_weights); free(S->t.dir_targets); free(S->t.dir_weights);
+    l3d_ssn_targets_free(&S->t);
     free(S->dcls); free(S->dreg); free(S->ddir);
 }
 

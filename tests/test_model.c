@@ -94,12 +94,7 @@ static void make_fixture(fixture *f, int precision)
     int64_t N = f->m.N, R = 2 * N;
     f->anchors = malloc((size_t)N * 7 * sizeof(float));
     l3d_anchors_generate(&f->m.layout, f->anchors);
-    f->t.labels = malloc((size_t)R * 4);
-    f->t.label_weights = malloc((size_t)R * 4);
-    f->t.bbox_targets = malloc((size_t)R * 28);
-    f->t.bbox_weights = malloc((size_t)R * 4);
-    f->t.dir_targets = malloc((size_t)R * 4);
-    f->t.dir_weights = malloc((size_t)R * 4);
+    assert_int_equal(l3d_ssn_targets_alloc(&f->t, R), 0);
     f->dcls = malloc((size_t)R * 9 * 4);
     f->dreg = malloc((size_t)R * 7 * 4);
     f->ddir = malloc((size_t)R * 2 * 4);
@@ -109,8 +104,7 @@ static void free_fixture(fixture *f)
 {
     l3d_model_free(&f->m);
     free(f->anchors); free(f->voxels); free(f->coords); free(f->num_points);
-    free(f->t.labels); free(f->t.label_weights); free(f->t.bbox_targets);
-    free(f->t.bbox_weights); free(f->t.dir_targets); free(f->t.dir_weights);
+    l3d_ssn_targets_free(&f->t);
     free(f->dcls); free(f->dreg); free(f->ddir);
 }
 

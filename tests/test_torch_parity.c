@@ -296,12 +296,7 @@ static int setup(void **pstate)
     int64_t N = s->m.N, R = B * N;
     s->anchors = malloc((size_t)N * 7 * sizeof(float));
     l3d_anchors_generate(&s->m.layout, s->anchors);
-    s->t.labels = malloc((size_t)R * 4);
-    s->t.label_weights = malloc((size_t)R * 4);
-    s->t.bbox_targets = malloc((size_t)R * 28);
-    s->t.bbox_weights = malloc((size_t)R * 4);
-    s->t.dir_targets = malloc((size_t)R * 4);
-    s->t.dir_weights = malloc((size_t)R * 4);
+    assert_int_equal(l3d_ssn_targets_alloc(&s->t, R), 0);
     s->dcls = malloc((size_t)R * 9 * 4);
     s->dreg = malloc((size_t)R * 7 * 4);
     s->ddir = malloc((size_t)R * 2 * 4);
@@ -320,8 +315,7 @@ static int teardown(void **pstate)
     H5Fclose(s->file);
     free(s->voxels); free(s->num_points); free(s->coords); free(s->boxes); free(s->labels);
     free(s->anchors);
-    free(s->t.labels); free(s->t.label_weights); free(s->t.bbox_targets);
-    free(s->t.bbox_weights); free(s->t.dir_targets); free(s->t.dir_weights);
+    l3d_ssn_targets_free(&s->t);
     free(s->dcls); free(s->dreg); free(s->ddir);
     free(s);
     return 0;

@@ -33,18 +33,11 @@ int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char 
     int64_t N = T->model.N, R = (int64_t)cfg->batch * N;
     int C = T->model.layout.num_classes;
     T->anchors = malloc((size_t)N * 7 * sizeof(float));
-    T->t.labels = malloc((size_t)R * sizeof(int32_t));
-    T->t.label_weights = malloc((size_t)R * sizeof(float));
-    T->t.bbox_targets = malloc((size_t)R * 7 * sizeof(float));
-    T->t.bbox_weights = malloc((size_t)R * sizeof(float));
-    T->t.dir_targets = malloc((size_t)R * sizeof(int32_t));
-    T->t.dir_weights = malloc((size_t)R * sizeof(float));
+    int targets_rc = l3d_ssn_targets_alloc(&T->t, R);
     T->dcls = malloc((size_t)R * C * sizeof(float));
     T->dreg = malloc((size_t)R * 7 * sizeof(float));
     T->ddir = malloc((size_t)R * 2 * sizeof(float));
-    if (!T->anchors || !T->t.labels || !T->t.label_weights || !T->t.bbox_targets ||
-        !T->t.bbox_weights || !T->t.dir_targets || !T->t.dir_weights || !T->dcls || !T->dreg ||
-        !T->ddir)
+    if (!T->anchors || targets_rc || !T->dcls || !T->dreg || !T->ddir)
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     l3d_anchors_generate(&T->model.layout, T->anchors);
     l3d_rng init;
@@ -77,8 +70,7 @@ void l3d_trainer_close(l3d_trainer *T)
     l3d_model_free(&T->model);
     l3d_loader_close(&T->loader);
     free(T->anchors);
-    free(T->t.labels); free(T->t.label_weights); free(T->t.bbox_targets);
-    free(T->t.bbox_weights); free(T->t.dir_targets); free(T->t.dir_weights);
+    l3d_ssn_targets_free(&T->t);
     free(T->dcls); free(T->dreg); free(T->ddir);
     memset(T, 0, sizeof *T);
 }

@@ -9,6 +9,8 @@
  * diverging run to show. */
 #include "kernels/cpu/ssn_losses.h"
 
+#include <stdlib.h>
+
 #include <float.h>
 #include <math.h>
 
@@ -205,4 +207,32 @@ void l3d_ssn_loss_backward(const float *cls, const float *bbox, const float *dir
     l3d_focal_loss_backward(cls, R, C, t, num_total_pos, dcls);
     l3d_smooth_l1_backward(bbox, R, t, num_total_pos, dbbox);
     l3d_dir_loss_backward(dir, R, t, num_total_pos, ddir);
+}
+
+int l3d_ssn_targets_alloc(l3d_ssn_targets *t, int64_t R)
+{
+    size_t n = (size_t)(R > 0 ? R : 1);
+    t->labels = malloc(n * sizeof *t->labels);
+    t->label_weights = malloc(n * sizeof *t->label_weights);
+    t->bbox_targets = malloc(n * 7 * sizeof *t->bbox_targets);
+    t->bbox_weights = malloc(n * sizeof *t->bbox_weights);
+    t->dir_targets = malloc(n * sizeof *t->dir_targets);
+    t->dir_weights = malloc(n * sizeof *t->dir_weights);
+    if (t->labels && t->label_weights && t->bbox_targets && t->bbox_weights && t->dir_targets &&
+        t->dir_weights)
+        return 0;
+    l3d_ssn_targets_free(t);
+    return -1;
+}
+
+void l3d_ssn_targets_free(l3d_ssn_targets *t)
+{
+    free(t->labels);
+    free(t->label_weights);
+    free(t->bbox_targets);
+    free(t->bbox_weights);
+    free(t->dir_targets);
+    free(t->dir_weights);
+    t->labels = t->dir_targets = NULL;
+    t->label_weights = t->bbox_targets = t->bbox_weights = t->dir_weights = NULL;
 }

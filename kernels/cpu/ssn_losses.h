@@ -31,6 +31,10 @@ typedef struct l3d_ssn_targets {
     float *dir_weights;    /* [R] 1 positives, else 0 */
 } l3d_ssn_targets;
 
+/* Allocates the six arrays for R rows (all or nothing); returns 0 or -1. */
+int l3d_ssn_targets_alloc(l3d_ssn_targets *t, int64_t R);
+void l3d_ssn_targets_free(l3d_ssn_targets *t);
+
 /* The same targets seen from row `row` on (sample b of a batch: row = b * N). */
 static inline l3d_ssn_targets l3d_ssn_targets_at(const l3d_ssn_targets *t, int64_t row)
 {

@@ -54,6 +54,7 @@
 #include "trainer/loss_scaler.h"
 #include "trainer/model.h"
 #include "trainer/optim.h"
+#include "trainer/trainer.h"
 #include "trainer/params.h"
 #include "trainer/rng.h"
 
@@ -362,21 +363,7 @@ static void stepper_open(stepper *S, const l3d_config *cfg, int B, int precision
     l3d_model_init(&S->m, &init);
     if (S->m.P.master)
         memcpy(S->m.P.master, S->m.P.param, S->m.P.layout.numel * sizeof(float));
-    l3d_adamw_init(&S->opt);
-    S->opt.beta1 = cfg->beta1;
-    S->opt.beta2 = cfg->beta2;
-    S->opt.eps = cfg->adam_eps;
-    S->opt.weight_decay = cfg->weight_decay;
-    l3d_lr_schedule_ssn(&S->sched, 1000);
-    S->sched.base_lr = cfg->lr;
-    S->sched.warmup_start = cfg->warmup_ratio;
-    S->sched.warmup_end = cfg->warmup_iters;
-    S->sched.n_milestones = 2;
-    S->sched.milestones[0] = cfg->milestones[0];
-    S->sched.milestones[1] = cfg->milestones[1];
-    S->sched.gamma = cfg->lr_gamma;
-    l3d_scaler_init_custom(&S->scaler, cfg->init_scale, 2, cfg->scale_window, cfg->hysteresis, 0,
-                           cfg->min_scale);
+    l3d_optim_from_config(cfg, 1000, &S->opt, &S->sched, &S->scaler);
 }
 
 static void stepper_close(stepper *S)

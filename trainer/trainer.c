@@ -15,6 +15,26 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+void l3d_optim_from_config(const l3d_config *cfg, int64_t iters_per_epoch, l3d_adamw *opt,
+                           l3d_lr_schedule *sched, l3d_loss_scaler *scaler)
+{
+    l3d_adamw_init(opt);
+    opt->beta1 = cfg->beta1;
+    opt->beta2 = cfg->beta2;
+    opt->eps = cfg->adam_eps;
+    opt->weight_decay = cfg->weight_decay;
+    l3d_lr_schedule_ssn(sched, iters_per_epoch);
+    sched->base_lr = cfg->lr;
+    sched->warmup_start = cfg->warmup_ratio;
+    sched->warmup_end = cfg->warmup_iters;
+    sched->n_milestones = 2;
+    sched->milestones[0] = cfg->milestones[0];
+    sched->milestones[1] = cfg->milestones[1];
+    sched->gamma = cfg->lr_gamma;
+    l3d_scaler_init_custom(scaler, cfg->init_scale, 2, cfg->scale_window, cfg->hysteresis, 0,
+                           cfg->min_scale);
+}
+
 int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char *const *caches,
                      int n_caches, int voxel_input, l3d_err *err)
 {
@@ -45,23 +65,9 @@ int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char 
     l3d_model_init(&T->model, &init);
     if (T->model.P.master)
         memcpy(T->model.P.master, T->model.P.param, T->model.P.layout.numel * sizeof(float));
-    l3d_adamw_init(&T->opt);
-    T->opt.beta1 = cfg->beta1;
-    T->opt.beta2 = cfg->beta2;
-    T->opt.eps = cfg->adam_eps;
-    T->opt.weight_decay = cfg->weight_decay;
     int64_t per_step = (int64_t)cfg->batch * cfg->accum;
     T->iters_per_epoch = T->loader.n_samples / per_step > 0 ? T->loader.n_samples / per_step : 1;
-    l3d_lr_schedule_ssn(&T->sched, T->iters_per_epoch);
-    T->sched.base_lr = cfg->lr;
-    T->sched.warmup_start = cfg->warmup_ratio;
-    T->sched.warmup_end = cfg->warmup_iters;
-    T->sched.n_milestones = 2;
-    T->sched.milestones[0] = cfg->milestones[0];
-    T->sched.milestones[1] = cfg->milestones[1];
-    T->sched.gamma = cfg->lr_gamma;
-    l3d_scaler_init_custom(&T->scaler, cfg->init_scale, 2, cfg->scale_window, cfg->hysteresis, 0,
-                           cfg->min_scale);
+    l3d_optim_from_config(cfg, T->iters_per_epoch, &T->opt, &T->sched, &T->scaler);
     return L3D_OK;
 }
 

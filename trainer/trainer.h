@@ -34,6 +34,11 @@ typedef struct l3d_trainer {
     int64_t step, iters_per_epoch;
 } l3d_trainer;
 
+/* AdamW, the LR schedule and the loss scaler as the config says (one place for
+ * the trainer and the benchmarks that replay its step). */
+void l3d_optim_from_config(const l3d_config *cfg, int64_t iters_per_epoch, l3d_adamw *opt,
+                           l3d_lr_schedule *sched, l3d_loss_scaler *scaler);
+
 /* voxel_input: the caches are voxel caches (flips only), else sweep caches. */
 int l3d_trainer_open(l3d_trainer *T, const l3d_config *cfg, int precision, char *const *caches,
                      int n_caches, int voxel_input, l3d_err *err);

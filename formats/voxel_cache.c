@@ -261,16 +261,60 @@ static uint64_t sum_end(l3d_stream_sum *s)
             goto fail;             \
     } while (0)
 
-int l3d_voxel_cache_create(l3d_voxel_cache_writer *w, const char *path,
-                           const l3d_voxel_cache_info *in, l3d_err *err)
+int l3d_voxel_cache_begin(l3d_voxel_cache_writer *w, const char *path,
+                          const l3d_voxel_config *cfg, l3d_err *err)
 {
     memset(w, 0, sizeof *w);
     w->h5.file = H5I_INVALID_HID;
+    w->points.fd = w->num.fd = w->coords.fd = -1;
     int32_t grid[3];
     const char *why = "";
-    if (l3d_voxel_grid(&in->cfg, grid, &why))
+    if (l3d_voxel_grid(cfg, grid, &why))
         return l3d_fail(err, L3D_EINPUT, "%s: bad voxel config: %s", path, why);
+    w->max_points = cfg->max_points;
+    sum_init(&w->sum_points);
+    sum_init(&w->sum_num);
+    sum_init(&w->sum_coords);
+    /* the big dataset first, right after the superblock */
+    hsize_t row[2] = {(hsize_t)w->max_points, L3D_VOXEL_FEATURES};
+    int rc = l3d_h5stream_begin(&w->points, &w->h5, path, "voxel_points", H5T_IEEE_F32LE, 3, row,
+                                err);
+    if (rc)
+        return rc;
+    if ((rc = l3d_spill_open(&w->num, path, "voxel_num_points", err)) ||
+        (rc = l3d_spill_open(&w->coords, path, "voxel_coords", err)))
+        l3d_voxel_cache_abort(w);
+    return rc;
+}
+
+int l3d_voxel_cache_append(l3d_voxel_cache_writer *w, int64_t m, const float *points,
+                           const int32_t *num_points, const int32_t *coords, l3d_err *err)
+{
+    if (m == 0)
+        return L3D_OK;
+    if (m < 0)
+        return l3d_fail(err, L3D_EINTERNAL, "%s: %lld voxels appended", w->h5.tmp, (long long)m);
+    int rc;
+    size_t pts = (size_t)m * (size_t)w->max_points * L3D_VOXEL_FEATURES * sizeof(float);
+    if ((rc = l3d_h5stream_write(&w->points, points, m, err)) ||
+        (rc = l3d_spill_write(&w->num, num_points, (size_t)m * sizeof(int32_t), err)) ||
+        (rc = l3d_spill_write(&w->coords, coords, (size_t)m * 3 * sizeof(int32_t), err)))
+        return rc;
+    sum_add(&w->sum_points, points, pts);
+    sum_add(&w->sum_num, num_points, (size_t)m * sizeof(int32_t));
+    sum_add(&w->sum_coords, coords, (size_t)m * 3 * sizeof(int32_t));
+    w->row += m;
+    return L3D_OK;
+}
+
+static int check_info(const l3d_voxel_cache_writer *w, const l3d_voxel_cache_info *in,
+                      l3d_err *err)
+{
     const int64_t S = in->n_samples, *off = in->voxel_offsets;
+    const char *path = w->h5.path;
+    if (in->cfg.max_points != w->max_points)
+        return l3d_fail(err, L3D_EINTERNAL, "%s: max_points %d at the end, %d at the start",
+                        path, in->cfg.max_points, w->max_points);
     if (S < 0 || off[0] != 0 || in->box_offsets[0] != 0 || in->box_offsets[S] != in->n_boxes)
         return l3d_fail(err, L3D_EINTERNAL, "%s: offsets do not start at 0 or span the boxes",
                         path);
@@ -279,33 +323,44 @@ int l3d_voxel_cache_create(l3d_voxel_cache_writer *w, const char *path,
             in->box_offsets[s + 1] < in->box_offsets[s])
             return l3d_fail(err, L3D_EINTERNAL, "%s: sample %lld: bad voxel or box offsets", path,
                             (long long)s);
-    w->max_points = in->cfg.max_points;
-    w->n_voxels = off[S];
-    sum_init(&w->sum_points);
-    sum_init(&w->sum_num);
-    sum_init(&w->sum_coords);
+    if (off[S] != w->row)
+        return l3d_fail(err, L3D_EINTERNAL, "%s: %lld voxels written, the offsets say %lld", path,
+                        (long long)w->row, (long long)off[S]);
+    return L3D_OK;
+}
 
-    int rc = l3d_h5w_create(&w->h5, path, err);
-    if (rc)
+int l3d_voxel_cache_finish(l3d_voxel_cache_writer *w, const l3d_voxel_cache_info *in,
+                           l3d_err *err)
+{
+    int rc = check_info(w, in, err);
+    if (rc) {
+        l3d_voxel_cache_abort(w);
         return rc;
+    }
+    const int64_t S = in->n_samples;
     hid_t tok = l3d_h5_str_type(L3D_CACHE_TOKEN);
-    hsize_t V = (hsize_t)w->n_voxels, P = (hsize_t)w->max_points, B = (hsize_t)in->n_boxes;
-    hsize_t d_pts[3] = {V, P, L3D_VOXEL_FEATURES}, d_v[1] = {V}, d_v3[2] = {V, 3},
-            d_s1[1] = {(hsize_t)S + 1}, d_s3[2] = {(hsize_t)S, 3}, d_s[1] = {(hsize_t)S},
-            d_b7[2] = {B, 7}, d_b[1] = {B};
-    /* the big dataset first, right after the superblock */
-    TRY(l3d_h5w_dataset(&w->h5, "voxel_points", H5T_IEEE_F32LE, 3, d_pts, NULL, err));
-    TRY(l3d_h5w_dataset(&w->h5, "voxel_num_points", H5T_STD_I32LE, 1, d_v, NULL, err));
-    TRY(l3d_h5w_dataset(&w->h5, "voxel_coords", H5T_STD_I32LE, 2, d_v3, NULL, err));
-    TRY(l3d_h5w_dataset(&w->h5, "voxel_offsets", H5T_NATIVE_INT64, 1, d_s1, off, err));
-    TRY(l3d_h5w_dataset(&w->h5, "sample_point_counts", H5T_NATIVE_INT64, 2, d_s3,
-                        in->sample_point_counts, err));
-    TRY(l3d_h5w_dataset(&w->h5, "sample_tokens", tok, 1, d_s, in->sample_tokens, err));
-    TRY(l3d_h5w_dataset(&w->h5, "boxes", H5T_NATIVE_FLOAT, 2, d_b7, in->boxes, err));
-    TRY(l3d_h5w_dataset(&w->h5, "box_labels", H5T_NATIVE_INT32, 1, d_b, in->box_labels, err));
-    TRY(l3d_h5w_dataset(&w->h5, "box_offsets", H5T_NATIVE_INT64, 1, d_s1, in->box_offsets, err));
-
+    hsize_t V = (hsize_t)w->row, B = (hsize_t)in->n_boxes;
+    hsize_t d_v[1] = {V}, d_v3[2] = {V, 3}, d_s1[1] = {(hsize_t)S + 1}, d_s3[2] = {(hsize_t)S, 3},
+            d_s[1] = {(hsize_t)S}, d_b7[2] = {B, 7}, d_b[1] = {B};
     l3d_h5w *h = &w->h5;
+    TRY(l3d_h5stream_place(&w->points, err));
+    TRY(l3d_h5w_dataset(h, "voxel_num_points", H5T_STD_I32LE, 1, d_v, NULL, err));
+    TRY(l3d_spill_to_dataset(&w->num, h, "voxel_num_points", H5T_NATIVE_INT32, sizeof(int32_t),
+                             err));
+    TRY(l3d_h5w_dataset(h, "voxel_coords", H5T_STD_I32LE, 2, d_v3, NULL, err));
+    TRY(l3d_spill_to_dataset(&w->coords, h, "voxel_coords", H5T_NATIVE_INT32,
+                             3 * sizeof(int32_t), err));
+    TRY(l3d_h5w_dataset(h, "voxel_offsets", H5T_NATIVE_INT64, 1, d_s1, in->voxel_offsets, err));
+    TRY(l3d_h5w_dataset(h, "sample_point_counts", H5T_NATIVE_INT64, 2, d_s3,
+                        in->sample_point_counts, err));
+    TRY(l3d_h5w_dataset(h, "sample_tokens", tok, 1, d_s, in->sample_tokens, err));
+    TRY(l3d_h5w_dataset(h, "boxes", H5T_NATIVE_FLOAT, 2, d_b7, in->boxes, err));
+    TRY(l3d_h5w_dataset(h, "box_labels", H5T_NATIVE_INT32, 1, d_b, in->box_labels, err));
+    TRY(l3d_h5w_dataset(h, "box_offsets", H5T_NATIVE_INT64, 1, d_s1, in->box_offsets, err));
+    TRY(l3d_h5w_set_checksum(h, "voxel_points", sum_end(&w->sum_points), err));
+    TRY(l3d_h5w_set_checksum(h, "voxel_num_points", sum_end(&w->sum_num), err));
+    TRY(l3d_h5w_set_checksum(h, "voxel_coords", sum_end(&w->sum_coords), err));
+
     TRY(l3d_h5w_attr_str(h, "voxel_points", "layout", "x y z time_lag per slot; slots past "
                          "voxel_num_points are 0", err));
     TRY(l3d_h5w_attr_str(h, "voxel_points", "units", "m m m s", err));
@@ -325,6 +380,9 @@ int l3d_voxel_cache_create(l3d_voxel_cache_writer *w, const char *path,
                          "[box_offsets[s], box_offsets[s+1])", err));
 
     double range[6], size[3];
+    int32_t grid[3];
+    const char *why = "";
+    l3d_voxel_grid(&in->cfg, grid, &why);
     int64_t g64[3] = {grid[0], grid[1], grid[2]};
     for (int i = 0; i < 6; i++)
         range[i] = in->cfg.range[i];
@@ -349,55 +407,21 @@ int l3d_voxel_cache_create(l3d_voxel_cache_writer *w, const char *path,
                          "(strict, float32); hard voxelization, first-come, array order, no "
                          "shuffle (ssn-model.md 1.4, 1.5 step 3, 2)", err));
     H5Tclose(tok);
-    return L3D_OK;
+    l3d_h5stream_close(&w->points);
+    l3d_spill_close(&w->num);
+    l3d_spill_close(&w->coords);
+    return l3d_h5w_commit(h, err);   /* removes the temporary file on failure */
 fail:
     H5Tclose(tok);
-    l3d_h5w_abort(&w->h5);
-    return rc;
-}
-
-int l3d_voxel_cache_append(l3d_voxel_cache_writer *w, int64_t m, const float *points,
-                           const int32_t *num_points, const int32_t *coords, l3d_err *err)
-{
-    if (m == 0)
-        return L3D_OK;
-    if (m < 0 || w->row + m > w->n_voxels)
-        return l3d_fail(err, L3D_EINTERNAL, "%s: %lld voxels appended past the %lld counted",
-                        w->h5.tmp, (long long)(w->row + m), (long long)w->n_voxels);
-    int rc;
-    hsize_t r0 = (hsize_t)w->row, n = (hsize_t)m;
-    size_t pts = (size_t)m * (size_t)w->max_points * L3D_VOXEL_FEATURES * sizeof(float);
-    if ((rc = l3d_h5w_write_rows(&w->h5, "voxel_points", H5T_NATIVE_FLOAT, r0, n, points, err)) ||
-        (rc = l3d_h5w_write_rows(&w->h5, "voxel_num_points", H5T_NATIVE_INT32, r0, n, num_points,
-                                 err)) ||
-        (rc = l3d_h5w_write_rows(&w->h5, "voxel_coords", H5T_NATIVE_INT32, r0, n, coords, err)))
-        return rc;
-    sum_add(&w->sum_points, points, pts);
-    sum_add(&w->sum_num, num_points, (size_t)m * sizeof(int32_t));
-    sum_add(&w->sum_coords, coords, (size_t)m * 3 * sizeof(int32_t));
-    w->row += m;
-    return L3D_OK;
-}
-
-int l3d_voxel_cache_finish(l3d_voxel_cache_writer *w, l3d_err *err)
-{
-    int rc;
-    if (w->row != w->n_voxels) {
-        rc = l3d_fail(err, L3D_EINTERNAL, "%s: %lld of %lld voxels written", w->h5.tmp,
-                      (long long)w->row, (long long)w->n_voxels);
-        goto fail;
-    }
-    TRY(l3d_h5w_set_checksum(&w->h5, "voxel_points", sum_end(&w->sum_points), err));
-    TRY(l3d_h5w_set_checksum(&w->h5, "voxel_num_points", sum_end(&w->sum_num), err));
-    TRY(l3d_h5w_set_checksum(&w->h5, "voxel_coords", sum_end(&w->sum_coords), err));
-    return l3d_h5w_commit(&w->h5, err);   /* removes the temporary file on failure */
-fail:
-    l3d_h5w_abort(&w->h5);
+    l3d_voxel_cache_abort(w);
     return rc;
 }
 
 void l3d_voxel_cache_abort(l3d_voxel_cache_writer *w)
 {
+    l3d_h5stream_close(&w->points);
+    l3d_spill_close(&w->num);
+    l3d_spill_close(&w->coords);
     l3d_h5w_abort(&w->h5);
 }
 

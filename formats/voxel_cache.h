@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "formats/error.h"
 #include "formats/h5cache.h"
+#include "formats/h5stream.h"
 #include "formats/sweep_cache.h"   /* L3D_CACHE_TOKEN, L3D_CACHE_VERIFY_ALL */
 #include "kernels/cpu/voxelize.h"
 
@@ -83,15 +84,16 @@ typedef struct l3d_voxel_sample {
 void l3d_voxel_cache_sample(const l3d_voxel_cache *c, int64_t s, l3d_voxel_sample *out);
 
 /* ---- writing ----------------------------------------------------------
- * Sizes are known first (voxel-cache counts voxels in a first pass), so every
- * dataset is created at its final size, contiguous and allocated early; the
- * voxel rows are then appended sample by sample in order. */
+ * One pass: l3d_voxel_cache_begin, then the voxel rows sample by sample in
+ * order (l3d_voxel_cache_append), then l3d_voxel_cache_finish with the per-
+ * sample offsets, boxes and tokens. The datasets still end up contiguous and
+ * allocated at their final sizes (formats/h5stream.h says how). */
 
 typedef struct l3d_voxel_cache_info {
     l3d_voxel_config cfg;
     int sweeps;
     int64_t n_samples, n_boxes;
-    const int64_t *voxel_offsets;         /* [S+1] */
+    const int64_t *voxel_offsets;         /* [S+1], ending at the rows appended */
     const int64_t *sample_point_counts;   /* [S][3] */
     const float *boxes;
     const int32_t *box_labels;
@@ -109,19 +111,24 @@ typedef struct l3d_stream_sum {       /* l3d_checksum fed in pieces of any size 
 
 typedef struct l3d_voxel_cache_writer {
     l3d_h5w h5;
+    l3d_h5stream points;              /* voxel_points rows, written in place */
+    l3d_spill num, coords;            /* voxel_num_points, voxel_coords */
     int max_points;
-    int64_t n_voxels, row;
+    int64_t row;
     l3d_stream_sum sum_points, sum_num, sum_coords;
 } l3d_voxel_cache_writer;
 
-int l3d_voxel_cache_create(l3d_voxel_cache_writer *w, const char *path,
-                           const l3d_voxel_cache_info *info, l3d_err *err);
+/* Starts NAME.tmp for voxels of cfg.max_points slots. */
+int l3d_voxel_cache_begin(l3d_voxel_cache_writer *w, const char *path,
+                          const l3d_voxel_config *cfg, l3d_err *err);
 /* Appends m voxels (the next sample's, or part of it). */
 int l3d_voxel_cache_append(l3d_voxel_cache_writer *w, int64_t m, const float *points,
                            const int32_t *num_points, const int32_t *coords, l3d_err *err);
-/* Checks that every row was written, adds the checksums, commits (fsync,
+/* Checks that the offsets span exactly the rows appended (at most max_voxels
+ * a sample), writes everything else with the checksums and commits (fsync,
  * rename, fsync dir). On failure the temporary file is removed. */
-int l3d_voxel_cache_finish(l3d_voxel_cache_writer *w, l3d_err *err);
+int l3d_voxel_cache_finish(l3d_voxel_cache_writer *w, const l3d_voxel_cache_info *info,
+                           l3d_err *err);
 void l3d_voxel_cache_abort(l3d_voxel_cache_writer *w);
 
 #endif

@@ -359,12 +359,12 @@ static void write_small(const char *path, l3d_voxel_config *cfg)
     int32_t coords[5][3] = {{0, 4, 4}, {0, 6, 0}, {0, 0, 7}, {0, 5, 5}, {0, 3, 3}};
     l3d_voxel_cache_writer w;
     l3d_err err = {0};
-    if (l3d_voxel_cache_create(&w, path, &info, &err))
+    if (l3d_voxel_cache_begin(&w, path, cfg, &err))
         fail_msg("%s", err.msg);
     assert_int_equal(l3d_voxel_cache_append(&w, 1, &pts[0][0][0], num, coords[0], &err), 0);
     assert_int_equal(l3d_voxel_cache_append(&w, 2, &pts[1][0][0], num + 1, coords[1], &err), 0);
     assert_int_equal(l3d_voxel_cache_append(&w, 2, &pts[3][0][0], num + 3, coords[3], &err), 0);
-    if (l3d_voxel_cache_finish(&w, &err))
+    if (l3d_voxel_cache_finish(&w, &info, &err))
         fail_msg("%s", err.msg);
 }
 
@@ -446,15 +446,25 @@ static void test_writer_misuse(void **state)
     /* more voxels in a sample than max_voxels */
     int64_t off3[2] = {0, 3};
     info.voxel_offsets = off3;
-    assert_int_equal(l3d_voxel_cache_create(&w, p, &info, &err), L3D_EINTERNAL);
+    assert_int_equal(l3d_voxel_cache_begin(&w, p, &cfg, &err), 0);
+    assert_int_equal(l3d_voxel_cache_append(&w, 3, &pts[0][0][0], num, coords[0], &err), 0);
+    assert_int_equal(l3d_voxel_cache_finish(&w, &info, &err), L3D_EINTERNAL);
+    assert_non_null(strstr(err.msg, "bad voxel or box offsets"));
+    assert_int_equal(sh("test -z \"$(ls -A '%s')\"", d), 0);   /* nothing left behind */
+    /* offsets that do not end at the rows appended */
     info.voxel_offsets = off;
-    assert_int_equal(l3d_voxel_cache_create(&w, p, &info, &err), 0);
-    assert_int_equal(l3d_voxel_cache_append(&w, 3, &pts[0][0][0], num, coords[0], &err),
+    assert_int_equal(l3d_voxel_cache_begin(&w, p, &cfg, &err), 0);
+    assert_int_equal(l3d_voxel_cache_append(&w, -1, &pts[0][0][0], num, coords[0], &err),
                      L3D_EINTERNAL);
     assert_int_equal(l3d_voxel_cache_append(&w, 1, &pts[0][0][0], num, coords[0], &err), 0);
-    assert_int_equal(l3d_voxel_cache_finish(&w, &err), L3D_EINTERNAL);   /* 1 of 2 rows */
-    assert_non_null(strstr(err.msg, "1 of 2 voxels written"));
-    assert_int_equal(sh("test -z \"$(ls -A '%s')\"", d), 0);   /* nothing left behind */
+    assert_int_equal(l3d_voxel_cache_finish(&w, &info, &err), L3D_EINTERNAL);   /* 1 of 2 rows */
+    assert_non_null(strstr(err.msg, "1 voxels written, the offsets say 2"));
+    assert_int_equal(sh("test -z \"$(ls -A '%s')\"", d), 0);
+    /* a bad config is refused before anything is created */
+    l3d_voxel_config bad = cfg;
+    bad.size[0] = 0;
+    assert_int_equal(l3d_voxel_cache_begin(&w, p, &bad, &err), L3D_EINPUT);
+    assert_int_equal(sh("test -z \"$(ls -A '%s')\"", d), 0);
 }
 
 /* Rewrites root attribute `key` (int64) in place, as a newer tool would. */

@@ -1,14 +1,12 @@
 /* voxel-cache: sweep cache -> voxel cache (merge, range filter, hard
  * voxelization per sample; spec ssn-model.md §1.4, §1.5 step 3, §2).
  *
- * Two passes, because every dataset is created at its final size (contiguous,
- * allocated early, mmap-able): the first counts each sample's voxels, the
- * second voxelizes again and appends the rows in sample order. Worker threads
- * voxelize a batch of samples while the main thread writes the batch before
- * it; the output does not depend on the thread count. */
+ * One pass: worker threads voxelize a batch of samples while the main thread
+ * appends the batch before it in sample order (the writer places the rows
+ * where the final contiguous datasets will be, formats/h5stream.h); the
+ * output does not depend on the thread count. */
 #include <getopt.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,7 +118,7 @@ typedef struct worker {
     int id;
     l3d_voxelizer vox;
     float *cloud;                /* [max merged points][4] */
-    double merge_s, count_s, voxelize_s;   /* time spent per stage (this thread) */
+    double merge_s, voxelize_s;  /* time spent per stage (this thread) */
     outset set[2];
 } worker;
 
@@ -128,15 +126,12 @@ typedef struct job {
     const l3d_sweep_cache *sc;
     int sweeps, n_workers;
     int64_t n_samples;
-    int64_t *nvox;               /* [S] voxels per sample (pass 1) */
-    int64_t *counts;             /* [S][3] merged, in range, in voxels (pass 1) */
+    int64_t *counts;             /* [S][3] merged, in range, in voxels */
     worker *w;
-    /* pass 1: dynamic scheduling */
-    atomic_llong next, finished;
-    /* pass 2: batch b = samples [b*T, b*T+T), worker t takes b*T+t into set b&1 */
+    /* batch b = samples [b*T, b*T+T), worker t takes b*T+t into set b&1 */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    int pass;                    /* 1 or 2; 0 = exit */
+    int run;                     /* 0 = exit */
     int64_t batch;               /* batch being computed, -1 none */
     int n_done;                  /* workers finished with `batch` */
 } job;
@@ -148,28 +143,7 @@ static int64_t load(worker *w, int64_t s)
     return l3d_sweep_cache_merge(w->job->sc, s, w->job->sweeps, 0, w->cloud);
 }
 
-static void pass1(worker *w)
-{
-    job *j = w->job;
-    for (;;) {
-        int64_t s = atomic_fetch_add(&j->next, 1);
-        if (s >= j->n_samples)
-            break;
-        int64_t *c = j->counts + 3 * s;
-        double t0 = l3d_now_s();
-        c[0] = load(w, s);
-        double t1 = l3d_now_s();
-        j->nvox[s] = l3d_voxelize(&w->vox, w->cloud, c[0], 4, NULL, NULL, NULL);
-        double t2 = l3d_now_s();
-        w->merge_s += t1 - t0;
-        w->count_s += t2 - t1;
-        c[1] = w->vox.last_in_range;
-        c[2] = w->vox.last_kept;
-        atomic_fetch_add(&j->finished, 1);
-    }
-}
-
-static void pass2_sample(worker *w, int64_t batch)
+static void voxelize_sample(worker *w, int64_t batch)
 {
     job *j = w->job;
     int64_t s = batch * j->n_workers + w->id;
@@ -184,8 +158,10 @@ static void pass2_sample(worker *w, int64_t batch)
     o->m = l3d_voxelize(&w->vox, w->cloud, n, 4, o->voxels, o->coords, o->num);
     w->merge_s += t1 - t0;
     w->voxelize_s += l3d_now_s() - t1;
-    if (o->m != j->nvox[s] || w->vox.last_kept != j->counts[3 * s + 2])
-        o->m = -2;   /* cannot happen: the kernel is deterministic */
+    int64_t *c = j->counts + 3 * s;
+    c[0] = n;
+    c[1] = w->vox.last_in_range;
+    c[2] = w->vox.last_kept;
 }
 
 static void *worker_main(void *arg)
@@ -195,23 +171,13 @@ static void *worker_main(void *arg)
     int64_t seen = -1;
     pthread_mutex_lock(&j->mu);
     for (;;) {
-        while (j->pass == 2 && j->batch == seen)
+        while (j->run && j->batch == seen)
             pthread_cond_wait(&j->go, &j->mu);
-        if (j->pass == 0)
+        if (!j->run)
             break;
-        if (j->pass == 1) {   /* started by main with pass 1; runs to the end of the samples */
-            pthread_mutex_unlock(&j->mu);
-            pass1(w);
-            pthread_mutex_lock(&j->mu);
-            j->n_done++;
-            pthread_cond_broadcast(&j->done);
-            while (j->pass == 1)
-                pthread_cond_wait(&j->go, &j->mu);
-            continue;
-        }
         seen = j->batch;
         pthread_mutex_unlock(&j->mu);
-        pass2_sample(w, seen);
+        voxelize_sample(w, seen);
         pthread_mutex_lock(&j->mu);
         j->n_done++;
         pthread_cond_broadcast(&j->done);
@@ -223,7 +189,6 @@ static void *worker_main(void *arg)
 static void start_batch(job *j, int64_t b)
 {
     pthread_mutex_lock(&j->mu);
-    j->pass = 2;
     j->batch = b;
     j->n_done = 0;
     pthread_cond_broadcast(&j->go);
@@ -244,12 +209,6 @@ static void *xmalloc(size_t n)
     if (!p)
         l3d_die(L3D_EINTERNAL, "out of memory (%zu bytes)", n);
     return p;
-}
-
-static void fail_write(l3d_voxel_cache_writer *vw, const l3d_err *err)
-{
-    l3d_voxel_cache_abort(vw);
-    l3d_die_err(err);
 }
 
 int main(int argc, char **argv)
@@ -285,12 +244,9 @@ int main(int argc, char **argv)
         max_pts = n > max_pts ? n : max_pts;
     }
     job j = {.sc = &sc, .sweeps = o.sweeps, .n_workers = T, .n_samples = S, .batch = -1,
-             .pass = 1};
-    j.nvox = xmalloc((size_t)(S + 1) * sizeof *j.nvox);
+             .run = 1};
     j.counts = xmalloc((size_t)(S + 1) * 3 * sizeof *j.counts);
     j.w = xmalloc((size_t)T * sizeof *j.w);
-    atomic_init(&j.next, 0);
-    atomic_init(&j.finished, 0);
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.go, NULL);
     pthread_cond_init(&j.done, NULL);
@@ -312,52 +268,19 @@ int main(int argc, char **argv)
         }
     }
 
-    /* pass 1: count voxels (workers), progress (main) */
-    l3d_progress prog;
-    l3d_progress_begin(&prog, "counting voxels", "samples", (double)S);
+    l3d_voxel_cache_writer vw;
+    if (l3d_voxel_cache_begin(&vw, o.output, &cfg, &err))
+        l3d_die_err(&err);
     for (int t = 0; t < T; t++)
         if (pthread_create(&j.w[t].thread, NULL, worker_main, &j.w[t]))
             l3d_die(L3D_EINTERNAL, "cannot start worker threads");
-    pthread_mutex_lock(&j.mu);
-    while (j.n_done < T) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&j.done, &j.mu, &ts);
-        l3d_progress_update(&prog, (double)atomic_load(&j.finished));
-    }
-    pthread_mutex_unlock(&j.mu);
-    l3d_progress_end(&prog);
-    double t1 = l3d_now_s();
 
+    /* workers voxelize batch b+1 while main writes batch b */
     int64_t *offsets = xmalloc((size_t)(S + 1) * sizeof *offsets);
     offsets[0] = 0;
-    int64_t at_cap = 0, merged = 0, in_range = 0, kept = 0;
-    for (int64_t s = 0; s < S; s++) {
-        offsets[s + 1] = offsets[s] + j.nvox[s];
-        at_cap += j.nvox[s] == cfg.max_voxels;
-        merged += j.counts[3 * s];
-        in_range += j.counts[3 * s + 1];
-        kept += j.counts[3 * s + 2];
-    }
-    l3d_voxel_cache_info info = {
-        .cfg = cfg, .sweeps = o.sweeps, .n_samples = S, .n_boxes = sc.n_boxes,
-        .voxel_offsets = offsets, .sample_point_counts = j.counts, .boxes = sc.boxes,
-        .box_labels = sc.box_labels, .box_offsets = sc.box_offsets,
-        .sample_tokens = sc.sample_tokens, .tool_version = "voxel-cache " LIDAR3D_VERSION,
-        .source = o.input, .source_sweep_transform = transform,
-    };
-    l3d_voxel_cache_writer vw;
-    if (l3d_voxel_cache_create(&vw, o.output, &info, &err))
-        l3d_die_err(&err);
-
-    /* pass 2: workers voxelize batch b+1 while main writes batch b */
     int64_t batches = (S + T - 1) / T;
     double write_s = 0;
+    l3d_progress prog;
     l3d_progress_begin(&prog, "voxelizing", "samples", (double)S);
     if (batches > 0)
         start_batch(&j, 0);
@@ -370,26 +293,39 @@ int main(int argc, char **argv)
             const outset *os = &j.w[t].set[b & 1];
             if (os->m == -1)
                 continue;
-            if (os->m < 0) {
-                l3d_fail(&err, L3D_EINTERNAL, "sample %lld: the second pass made other voxels "
-                         "than the first (a bug)", (long long)os->sample);
-                fail_write(&vw, &err);
+            offsets[os->sample + 1] = offsets[os->sample] + os->m;
+            if (l3d_voxel_cache_append(&vw, os->m, os->voxels, os->num, os->coords, &err)) {
+                l3d_voxel_cache_abort(&vw);
+                l3d_die_err(&err);
             }
-            if (l3d_voxel_cache_append(&vw, os->m, os->voxels, os->num, os->coords, &err))
-                fail_write(&vw, &err);
         }
         write_s += l3d_now_s() - tw;
         l3d_progress_update(&prog, (double)((b + 1) * T < S ? (b + 1) * T : S));
     }
     l3d_progress_end(&prog);
     pthread_mutex_lock(&j.mu);
-    j.pass = 0;
+    j.run = 0;
     pthread_cond_broadcast(&j.go);
     pthread_mutex_unlock(&j.mu);
     for (int t = 0; t < T; t++)
         pthread_join(j.w[t].thread, NULL);
+
+    int64_t at_cap = 0, merged = 0, in_range = 0, kept = 0;
+    for (int64_t s = 0; s < S; s++) {
+        at_cap += offsets[s + 1] - offsets[s] == cfg.max_voxels;
+        merged += j.counts[3 * s];
+        in_range += j.counts[3 * s + 1];
+        kept += j.counts[3 * s + 2];
+    }
+    l3d_voxel_cache_info info = {
+        .cfg = cfg, .sweeps = o.sweeps, .n_samples = S, .n_boxes = sc.n_boxes,
+        .voxel_offsets = offsets, .sample_point_counts = j.counts, .boxes = sc.boxes,
+        .box_labels = sc.box_labels, .box_offsets = sc.box_offsets,
+        .sample_tokens = sc.sample_tokens, .tool_version = "voxel-cache " LIDAR3D_VERSION,
+        .source = o.input, .source_sweep_transform = transform,
+    };
     double tf = l3d_now_s();
-    if (l3d_voxel_cache_finish(&vw, &err))
+    if (l3d_voxel_cache_finish(&vw, &info, &err))
         l3d_die_err(&err);
     double t2 = l3d_now_s();
     write_s += t2 - tf;
@@ -400,18 +336,17 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "%s: %lld samples, %lld voxels (%lld samples at max_voxels); points: %lld "
                 "merged, %lld in range, %lld in voxels; %.1f MB in %.2f s (%.1f M points/s, "
-                "%d threads; counting %.2f s)\n",
+                "%d threads)\n",
                 l3d_prog, (long long)S, (long long)offsets[S], (long long)at_cap,
                 (long long)merged, (long long)in_range, (long long)kept, mb, t2 - t0,
-                t2 > t0 ? (double)merged / (t2 - t0) / 1e6 : 0.0, T, t1 - t0);
-        double ms = 0, cs = 0, vs = 0;
+                t2 > t0 ? (double)merged / (t2 - t0) / 1e6 : 0.0, T);
+        double ms = 0, vs = 0;
         for (int t = 0; t < T; t++)
-            ms += j.w[t].merge_s, cs += j.w[t].count_s, vs += j.w[t].voxelize_s;
+            ms += j.w[t].merge_s, vs += j.w[t].voxelize_s;
         fprintf(stderr,
-                "%s: thread seconds: merge %.2f (both passes), range filter + count %.2f "
-                "(%.0f M points/s), range filter + voxelize %.2f (%.0f M points/s); writing "
-                "%.2f (main thread, incl. checksums and fsync)\n",
-                l3d_prog, ms, cs, cs > 0 ? (double)merged / cs / 1e6 : 0.0, vs,
+                "%s: thread seconds: merge %.2f, range filter + voxelize %.2f (%.0f M "
+                "points/s); writing %.2f (main thread, incl. checksums and fsync)\n",
+                l3d_prog, ms, vs,
                 vs > 0 ? (double)merged / vs / 1e6 : 0.0, write_s);
     }
     for (int t = 0; t < T; t++) {
@@ -425,7 +360,6 @@ int main(int argc, char **argv)
         }
     }
     free(j.w);
-    free(j.nvox);
     free(j.counts);
     free(offsets);
     pthread_mutex_destroy(&j.mu);

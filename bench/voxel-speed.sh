@@ -12,6 +12,9 @@
 #    plus the writing main thread, both on that CPU, so wall time is one core's time.
 # 3. bench/voxelize_numpy.py on the same cache and CPU, which also checks that its
 #    voxels equal the cache's bit for bit.
+# 3b. The same script with --voxelizer spconv (spconv's PointToVoxel on the CPU) when a
+#    python with spconv and torch exists (PYTHON_SPCONV, else $PYTHON or .venv/bin/python;
+#    `pip install spconv`); left out, and said so, otherwise.
 # 4. A markdown table: points (merged, i.e. before the range filter), seconds, points/s
 #    per core (wall, one CPU) and per CPU second (user + sys), the ratio, the machine.
 #
@@ -93,6 +96,29 @@ np_s=$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' <<<"$np_line")
 [ "$np_points" = "$points" ] || die "numpy merged $np_points points, voxel-cache $points"
 rm -f "$OUT/voxels-numpy.raw"
 
+SP=${PYTHON_SPCONV:-}
+if [ -z "$SP" ]; then
+    for cand in "$PY" .venv/bin/python; do
+        if [ -x "$(command -v "$cand")" ] && "$cand" -c 'import spconv.pytorch' 2>/dev/null; then
+            SP=$cand; break
+        fi
+    done
+fi
+sp_row="| spconv \`PointToVoxel\` (CPU) | not installed (\`pip install spconv\`) | | | |"
+sp_note=""
+if [ -n "$SP" ]; then
+    sp_out=$("$SP" bench/voxelize_numpy.py --voxelizer spconv --sweeps "$SWEEPS" --cpu "$CPU" \
+             --check "$OUT/voxels.h5" --out "$OUT/voxels-spconv.raw" "$OUT/sweeps.h5") ||
+        die "spconv peer failed: $sp_out"
+    rm -f "$OUT/voxels-spconv.raw"
+    sp_line=$(grep '^RESULT' <<<"$sp_out")
+    sp_s=$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' <<<"$sp_line")
+    sp_rate=$(awk "BEGIN{printf \"%.2f\", $points / $sp_s / 1e6}")
+    sp_ratio=$(awk "BEGIN{printf \"%.1f\", $sp_s / $wall}")
+    sp_row="| spconv \`PointToVoxel\` (CPU; numpy merge, filter, write) | $sp_s | $sp_rate | | 1/${sp_ratio} of ours |"
+    sp_note="spconv stages (s): $(sed 's/.*points_per_s=[0-9]* //' <<<"$sp_line"); $(grep '^CHECK' <<<"$sp_out" | sed 's/CHECK spconv //')."
+fi
+
 ours=$(awk "BEGIN{printf \"%.1f\", $points / $wall / 1e6}")
 ours_cpu=$(awk "BEGIN{printf \"%.1f\", $points / ($user + $sys) / 1e6}")
 theirs=$(awk "BEGIN{printf \"%.2f\", $points / $np_s / 1e6}")
@@ -110,10 +136,12 @@ everything pinned to CPU $CPU, page cache warm; voxel-cache best of $REPS runs.
 | --- | ---: | ---: | ---: | ---: |
 | \`voxel-cache -j 1\` (C) | $wall | $ours | $ours_cpu (user $user s + sys $sys s) | ${ratio}x |
 | numpy (\`bench/voxelize_numpy.py\`) | $np_s | $theirs | | 1x |
+$sp_row
 
 voxel-cache stages, $(grep 'thread seconds' <<<"$summary" | sed 's/^voxel-cache: thread //').
 numpy stages (s): $(sed 's/.*points_per_s=[0-9]* //' <<<"$np_line"). Its voxels equal the
-cache's bit for bit (CHECK ok). Target: >= 50 M points/s per core.
+cache's bit for bit (CHECK ok). $sp_note
+Target: >= 50 M points/s per core.
 Commands: \`taskset -c $CPU bin/voxel-cache -j 1 --sweeps $SWEEPS sweeps.h5 -o voxels.h5\`;
 \`$PY bench/voxelize_numpy.py --sweeps $SWEEPS --cpu $CPU --check voxels.h5 sweeps.h5\`.
 EOF

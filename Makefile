@@ -12,7 +12,7 @@ BIN     ?= bin
 VERSION := 0.1.0
 
 DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev \
-                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev libdouble-conversion-dev zip
+                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev zip
 
 ifeq ($(V),1)
 Q :=
@@ -33,7 +33,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -I. $(PKG_CFLA
            -DLIDAR3D_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 CXX     ?= g++
 CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -I. $(EXTRA_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -ldouble-conversion -lstdc++ -lpthread -lm $(EXTRA_LDFLAGS)
+LDLIBS  := $(PKG_LIBS) -lstdc++ -lpthread -lm $(EXTRA_LDFLAGS)
 
 # ---- optional parts -------------------------------------------------------
 CUDA_HOME ?= /usr/local/cuda

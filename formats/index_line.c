@@ -48,7 +48,29 @@ int l3d_index_line_reserve(l3d_index_line *l, size_t n)
 
 /* ---- writing ---------------------------------------------------------- */
 
-static void emit(void *ctx, const char *s, size_t n) { fwrite(s, 1, n, ctx); }
+/* yajl_gen prints each token through this: appending to memory, and writing
+ * a whole line (or many) at once, costs far less than a stdio call per
+ * token. */
+typedef struct textbuf { char *p; size_t len, cap; int oom; } textbuf;
+
+static void emit(void *ctx, const char *s, size_t n)
+{
+    textbuf *b = ctx;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 14;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
 
 static void key(yajl_gen g, const char *k) { yajl_gen_string(g, (const unsigned char *)k, strlen(k)); }
 static void str(yajl_gen g, const char *s) { yajl_gen_string(g, (const unsigned char *)s, strlen(s)); }
@@ -57,6 +79,13 @@ static void num(yajl_gen g, double v)
 {
     char buf[32];
     yajl_gen_number(g, buf, (size_t)l3d_dtoa(v, buf));
+}
+
+/* The text of yajl_gen_integer ("%lld"), without a printf per number. */
+static void integer(yajl_gen g, int64_t v)
+{
+    char buf[24];
+    yajl_gen_number(g, buf, (size_t)l3d_itoa(v, buf));
 }
 
 static void nums(yajl_gen g, const double *v, int n)
@@ -77,23 +106,19 @@ static void lidar_fields(yajl_gen g, const l3d_lidar_file *f, const char *path_k
         return;
     }
     key(g, "num_points");
-    yajl_gen_integer(g, f->num_points);
+    integer(g, f->num_points);
     if (f->tail_bytes) {
         key(g, "tail_bytes");
-        yajl_gen_integer(g, f->tail_bytes);
+        integer(g, f->tail_bytes);
     }
     if (f->nonfinite >= 0) {
         key(g, "nonfinite");
-        yajl_gen_integer(g, f->nonfinite);
+        integer(g, f->nonfinite);
     }
 }
 
-int l3d_index_line_write(FILE *fp, const l3d_index_line *l, l3d_err *err)
+static yajl_gen_status generate(yajl_gen g, const l3d_index_line *l)
 {
-    yajl_gen g = yajl_gen_alloc(NULL);
-    if (!g)
-        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
-    yajl_gen_config(g, yajl_gen_print_callback, emit, fp);
     yajl_gen_map_open(g);
     key(g, "token"); str(g, l->token);
     key(g, "scene_token"); str(g, l->scene_token);
@@ -147,16 +172,42 @@ int l3d_index_line_write(FILE *fp, const l3d_index_line *l, l3d_err *err)
     key(g, "num_lidar_pts");
     yajl_gen_array_open(g);
     for (size_t i = 0; i < l->n_boxes; i++)
-        yajl_gen_integer(g, l->num_lidar_pts[i]);
+        integer(g, l->num_lidar_pts[i]);
     yajl_gen_array_close(g);
-    yajl_gen_status st = yajl_gen_map_close(g);
+    return yajl_gen_map_close(g);
+}
+
+int l3d_index_line_append(char **buf, size_t *len, size_t *cap, const l3d_index_line *l,
+                          l3d_err *err)
+{
+    textbuf b = {*buf, *len, *cap, 0};
+    yajl_gen g = yajl_gen_alloc(NULL);
+    if (!g)
+        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+    yajl_gen_config(g, yajl_gen_print_callback, emit, &b);
+    yajl_gen_status st = generate(g, l);
     yajl_gen_free(g);
+    emit(&b, "\n", 1);
+    *buf = b.p;
+    *cap = b.cap;
+    if (b.oom)
+        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     if (st != yajl_gen_status_ok)
         return l3d_fail(err, L3D_EINTERNAL, "index line for sample '%s': JSON generator error %d",
                         l->token, (int)st);
-    if (fputc('\n', fp) == EOF)
-        return l3d_fail(err, L3D_EIO, "write error");
+    *len = b.len;
     return L3D_OK;
+}
+
+int l3d_index_line_write(FILE *fp, const l3d_index_line *l, l3d_err *err)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = l3d_index_line_append(&buf, &len, &cap, l, err);
+    if (!rc && fwrite(buf, 1, len, fp) != len)
+        rc = l3d_fail(err, L3D_EIO, "write error");
+    free(buf);
+    return rc;
 }
 
 /* ---- reading ---------------------------------------------------------- */

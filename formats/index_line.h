@@ -56,6 +56,12 @@ int l3d_index_line_reserve(l3d_index_line *l, size_t n_boxes);
 /* Writes one line (with the trailing newline). */
 int l3d_index_line_write(FILE *fp, const l3d_index_line *l, l3d_err *err);
 
+/* Appends the same text to the malloc'ed buffer *buf of *len bytes in use
+ * and *cap allocated (NULL, 0, 0 to start), growing it as needed; on
+ * failure *len is unchanged. */
+int l3d_index_line_append(char **buf, size_t *len, size_t *cap, const l3d_index_line *l,
+                          l3d_err *err);
+
 /* Parses one line; `file` and `lineno` name it in messages. */
 int l3d_index_line_parse(const char *text, const char *file, long lineno, l3d_index_line *l,
                          l3d_err *err);

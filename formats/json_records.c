@@ -27,6 +27,10 @@ struct l3d_jparser {
     long line, line_start_off;
     long chunk_base;     /* file offset of chunk[0] */
     long record_line;
+    /* the bytes since the last record ended (see l3d_jparser_between_records) */
+    int gap_open, gap_bad, gap_commas;
+    int gap_in_chunk;    /* the last record ended in the chunk being fed ... */
+    size_t gap_from;     /* ... at this offset */
     /* current record */
     l3d_record rec;
     size_t key_off[L3D_REC_MAX_FIELDS], str_off[L3D_REC_MAX_FIELDS];
@@ -35,13 +39,19 @@ struct l3d_jparser {
     size_t buf_len, buf_cap;
 };
 
+/* Counts the newlines of the chunk up to `upto` (memchr: lines are long, and
+ * a byte loop here cost more than yajl's own lexing). */
 static void scan_to(l3d_jparser *p, size_t upto)
 {
-    for (size_t i = p->chunk_scanned; i < upto; i++)
-        if (p->chunk[i] == '\n') {
-            p->line++;
-            p->line_start_off = p->chunk_base + (long)i + 1;
-        }
+    const unsigned char *b = p->chunk + p->chunk_scanned, *end = p->chunk + upto;
+    while (b < end) {
+        const unsigned char *nl = memchr(b, '\n', (size_t)(end - b));
+        if (!nl)
+            break;
+        p->line++;
+        p->line_start_off = p->chunk_base + (long)(nl - p->chunk) + 1;
+        b = nl + 1;
+    }
     if (upto > p->chunk_scanned)
         p->chunk_scanned = upto;
 }
@@ -161,7 +171,15 @@ static int cb_map_key(void *vp, const unsigned char *k, size_t n)
     if (p->rec.n >= L3D_REC_MAX_FIELDS)
         return fail(p, L3D_ESCHEMA, "record has too many fields");
     int i = p->rec.n++;
-    memset(&p->rec.f[i], 0, sizeof p->rec.f[i]);
+    l3d_jfield *f = &p->rec.f[i];
+    /* all but nums[], which only n_nums counts (a memset was a hot spot) */
+    f->key = NULL;
+    f->kind = L3D_JNULL;
+    f->boolean = 0;
+    f->num = 0;
+    f->str = NULL;
+    f->len = 0;
+    f->n_nums = 0;
     if (!buf_add(p, (const char *)k, n, &p->key_off[i]))
         return fail(p, L3D_EINTERNAL, "out of memory");
     p->cur = i;
@@ -179,6 +197,11 @@ static int cb_end_map(void *vp)
         p->rec.f[i].key = p->buf + p->key_off[i];
         p->rec.f[i].str = p->rec.f[i].kind == L3D_JSTR ? p->buf + p->str_off[i] : NULL;
     }
+    p->gap_open = 1;
+    p->gap_bad = 0;
+    p->gap_commas = 0;
+    p->gap_in_chunk = 1;
+    p->gap_from = here(p);
     p->rec.file = p->file;
     p->rec.index = p->n_records++;
     p->rec.line = p->record_line;
@@ -263,14 +286,31 @@ static int parse_error(l3d_jparser *p, yajl_status st)
     return L3D_EJSON;
 }
 
+/* Follows the bytes after the last record: only JSON whitespace and commas
+ * keep the parser "between records". */
+static void scan_gap(l3d_jparser *p, const unsigned char *b, size_t n)
+{
+    size_t i = p->gap_in_chunk ? p->gap_from : 0;
+    for (; i < n && !p->gap_bad; i++) {
+        unsigned char c = b[i];
+        if (c == ',')
+            p->gap_commas++;
+        else if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
+            p->gap_bad = 1;
+    }
+}
+
 int l3d_jparser_feed(l3d_jparser *p, const unsigned char *buf, size_t n, l3d_err *err)
 {
     p->err = err;
     p->chunk = buf;
     p->chunk_scanned = 0;
+    p->gap_in_chunk = 0;
     yajl_status st = yajl_parse(p->h, buf, n);
     if (st != yajl_status_ok)
         return parse_error(p, st);
+    if (p->gap_open)
+        scan_gap(p, buf, n);
     scan_to(p, n);
     p->chunk_base += (long)n;
     p->chunk = NULL;
@@ -297,6 +337,11 @@ int l3d_jparser_finish(l3d_jparser *p, l3d_err *err)
 
 long l3d_jparser_records(const l3d_jparser *p) { return p->n_records; }
 
+int l3d_jparser_between_records(const l3d_jparser *p)
+{
+    return !p->stop_code && p->depth == 1 && p->gap_open && !p->gap_bad && p->gap_commas == 1;
+}
+
 void l3d_jparser_free(l3d_jparser *p)
 {
     if (!p)
@@ -310,9 +355,12 @@ void l3d_jparser_free(l3d_jparser *p)
 
 const l3d_jfield *l3d_rec_field(const l3d_record *r, const char *key)
 {
-    for (int i = 0; i < r->n; i++)
-        if (strcmp(r->f[i].key, key) == 0)
+    /* the first two bytes settle most mismatches without a call */
+    for (int i = 0; i < r->n; i++) {
+        const char *k = r->f[i].key;
+        if (k[0] == key[0] && (!k[0] || (k[1] == key[1] && strcmp(k, key) == 0)))
             return &r->f[i];
+    }
     return NULL;
 }
 

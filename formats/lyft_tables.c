@@ -1,10 +1,12 @@
 #include "formats/lyft_tables.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/json_records.h"
+#include "formats/json_split.h"
 
 const char *const l3d_table_names[] = {
     "scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor",
@@ -140,7 +142,13 @@ static int on_annotation(l3d_tables *t, const l3d_record *r, l3d_err *err)
     if (!a)
         return oom(err);
     double n;
-    TRY(tok(t, r, "token", &a->token, err));
+    /* Nothing looks an annotation up by its token: store it without
+     * entering it in the look-up map (half of all tokens are these). */
+    const char *token;
+    TRY(l3d_rec_str(r, "token", &token, err));
+    a->token = l3d_intern_store(&t->str, token, strlen(token));
+    if (a->token == L3D_NO_ID)
+        return oom(err);
     TRY(tok(t, r, "sample_token", &a->sample_tok, err));
     TRY(tok(t, r, "instance_token", &a->instance_tok, err));
     TRY(l3d_rec_nums(r, "translation", 3, a->centre, err));
@@ -206,10 +214,107 @@ static int on_record(void *vctx, const l3d_record *r, l3d_err *err)
     return row_fns[table_index(c->table)](c->t, r, err);
 }
 
+static void on_read(void *vctx, size_t n)
+{
+    load_ctx *c = vctx;
+    c->bytes_now += (int64_t)n;
+    if (c->progress)
+        c->progress(c->progress_ctx, c->bytes_now);
+}
+
+/* ---- tables read in two parts (formats/json_split.h) -------------------- */
+
+/* The id fields of each table's rows; `stored` ones were added with
+ * l3d_intern_store (not looked up by string). */
+typedef struct id_field { size_t off; int stored; } id_field;
+#define ID(T, f) {offsetof(T, f), 0}
+static const id_field ids_scene[] = {ID(l3d_scene, token), ID(l3d_scene, name)};
+static const id_field ids_sample[] = {ID(l3d_sample, token), ID(l3d_sample, scene_tok)};
+static const id_field ids_sd[] = {
+    ID(l3d_sample_data, token), ID(l3d_sample_data, sample_tok), ID(l3d_sample_data, ego_tok),
+    ID(l3d_sample_data, calib_tok), ID(l3d_sample_data, prev_tok), ID(l3d_sample_data, filename),
+};
+static const id_field ids_ego[] = {ID(l3d_ego_pose, token)};
+static const id_field ids_calib[] = {ID(l3d_calib, token), ID(l3d_calib, sensor_tok)};
+static const id_field ids_sensor[] = {ID(l3d_sensor, token), ID(l3d_sensor, channel)};
+static const id_field ids_ann[] = {
+    {offsetof(l3d_annotation, token), 1}, ID(l3d_annotation, sample_tok),
+    ID(l3d_annotation, instance_tok),
+};
+static const id_field ids_instance[] = {ID(l3d_instance, token), ID(l3d_instance, category_tok)};
+static const id_field ids_category[] = {ID(l3d_category, token), ID(l3d_category, name)};
+#undef ID
+
+/* Appends the rows of `from` (parsed with its own interner) to `to`,
+ * re-interning their strings into to's. */
+static int append_part(l3d_tables *to, const l3d_tables *from, void **rows, uint32_t *n,
+                       uint32_t *cap, const void *from_rows, uint32_t from_n, size_t elem,
+                       const id_field *ids, size_t n_ids, uint32_t *remap, l3d_err *err)
+{
+    if ((uint64_t)*n + from_n >= L3D_NO_ROW)
+        return oom(err);
+    while (*n + from_n > *cap)
+        if (!grow_table(rows, cap, elem))
+            return oom(err);
+    char *dst = (char *)*rows + (size_t)*n * elem;
+    memcpy(dst, from_rows, (size_t)from_n * elem);
+    for (uint32_t i = 0; i < from_n; i++)
+        for (size_t k = 0; k < n_ids; k++) {
+            uint32_t *id = (uint32_t *)(dst + (size_t)i * elem + ids[k].off);
+            const char *str = l3d_str(from, *id);
+            if (ids[k].stored) {
+                *id = l3d_intern_store(&to->str, str, strlen(str));
+            } else {
+                if (remap[*id] == L3D_NO_ID)
+                    remap[*id] = l3d_intern_id(&to->str, str, 1);
+                *id = remap[*id];
+            }
+            if (*id == L3D_NO_ID)
+                return oom(err);
+        }
+    *n += from_n;
+    return L3D_OK;
+}
+
+static int append_table(l3d_tables *to, const l3d_tables *from, int ti, l3d_err *err)
+{
+    uint32_t *remap = malloc(((size_t)from->str.n + 1) * sizeof *remap);
+    if (!remap)
+        return oom(err);
+    memset(remap, 0xff, ((size_t)from->str.n + 1) * sizeof *remap);
+    int rc = L3D_EINTERNAL;
+#define APPEND(tab, ids)                                                                     \
+    rc = append_part(to, from, (void **)&to->tab.rows, &to->tab.n, &to->tab.cap,            \
+                     from->tab.rows, from->tab.n, sizeof *to->tab.rows, ids,                 \
+                     sizeof ids / sizeof *ids, remap, err)
+    switch (ti) {
+    case 0: APPEND(scene, ids_scene); break;
+    case 1: APPEND(sample, ids_sample); break;
+    case 2: APPEND(sample_data, ids_sd); break;
+    case 3: APPEND(ego_pose, ids_ego); break;
+    case 4: APPEND(calib, ids_calib); break;
+    case 5: APPEND(sensor, ids_sensor); break;
+    case 6: APPEND(ann, ids_ann); break;
+    case 7: APPEND(instance, ids_instance); break;
+    case 8: APPEND(category, ids_category); break;
+    }
+#undef APPEND
+    free(remap);
+    to->n_records += from->n_records;
+    return rc;
+}
+
+static int64_t split_min(void)
+{
+    const char *e = getenv("LIDAR3D_SPLIT_MIN");
+    char *end;
+    long long v = e && *e ? strtoll(e, &end, 10) : -1;
+    return v >= 0 && *end == 0 ? (int64_t)v : L3D_SPLIT_MIN;
+}
+
 static int on_table(void *vctx, const char *table, const char *display, int64_t size,
                     l3d_stream *s, l3d_err *err)
 {
-    (void)size;
     load_ctx *c = vctx;
     int ti = table_index(table);
     if (c->seen[ti])
@@ -218,26 +323,19 @@ static int on_table(void *vctx, const char *table, const char *display, int64_t 
     c->seen[ti] = 1;
     snprintf(c->seen_where[ti], sizeof c->seen_where[ti], "%s", display);
     c->table = table;
-    l3d_jparser *p = l3d_jparser_new(display, on_record, c);
-    if (!p)
-        return oom(err);
-    static unsigned char buf[1 << 16];
-    int rc = L3D_OK;
-    for (;;) {
-        size_t got;
-        rc = l3d_stream_read(s, buf, sizeof buf, &got, err);
-        if (rc || got == 0)
-            break;
-        c->bytes_now += (int64_t)got;
-        if (c->progress)
-            c->progress(c->progress_ctx, c->bytes_now);
-        rc = l3d_jparser_feed(p, buf, got, err);
-        if (rc)
-            break;
-    }
-    if (!rc)
-        rc = l3d_jparser_finish(p, err);
-    l3d_jparser_free(p);
+    if (size < split_min() || !l3d_stream_path(s))
+        return l3d_json_parse_stream(s, display, on_record, c, on_read, c, err);
+    /* The second part's rows go to tables of their own, with an interner of
+     * their own, and are appended once both parts are read. */
+    l3d_tables part;
+    memset(&part, 0, sizeof part);
+    l3d_intern_init(&part.str);
+    load_ctx pc = {.t = &part, .table = table};
+    int split;
+    int rc = l3d_json_parse_split(s, display, size, on_record, c, &pc, &split, on_read, c, err);
+    if (!rc && split)
+        rc = append_table(c->t, &part, ti, err);
+    l3d_tables_free(&part);
     return rc;
 }
 

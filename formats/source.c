@@ -34,6 +34,9 @@ struct l3d_source {
     l3d_strmap bins;         /* archive .bin base name -> lidar_member index + 1 */
     l3d_strmap found;        /* sample_data.filename -> resolved + 1: each file is looked up
                                 once though up to 11 samples name it */
+    l3d_strmap dirs;         /* folder -> 1 absent, 2 present: a file in an absent folder
+                                needs no stat of its own (missing LiDAR folders cost
+                                four failed stats per file) */
     l3d_lidar_loc *locs;
     size_t n_locs, cap_locs;
     lidar_member *members;
@@ -134,6 +137,7 @@ int l3d_source_open(l3d_source **out, char *const *paths, int n_paths, l3d_err *
     src->n = n_paths;
     l3d_strmap_init(&src->bins);
     l3d_strmap_init(&src->found);
+    l3d_strmap_init(&src->dirs);
     for (int i = 0; i < n_paths; i++) {
         input *in = &src->in[i];
         char *real = realpath(paths[i], NULL);
@@ -170,9 +174,8 @@ void l3d_source_close(l3d_source *src)
         free(src->members[i].member);
     free(src->members);
     l3d_strmap_free(&src->bins);
-    for (size_t i = 0; i < src->found.cap; i++)
-        free((char *)src->found.keys[i]);
-    l3d_strmap_free(&src->found);
+    l3d_strmap_free_keys(&src->found);
+    l3d_strmap_free_keys(&src->dirs);
     free(src->locs);
     free(src->in);
     free(src);
@@ -195,6 +198,8 @@ int l3d_stream_read(l3d_stream *s, void *buf, size_t n, size_t *got, l3d_err *er
     *got = (size_t)k;
     return L3D_OK;
 }
+
+const char *l3d_stream_path(const l3d_stream *s) { return s->fp ? s->display : NULL; }
 
 int64_t l3d_count_nonfinite_f32(const void *buf, size_t n_bytes)
 {
@@ -456,6 +461,28 @@ int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
     return L3D_OK;
 }
 
+/* Whether the folder part of path is a folder (remembered); -1 on OOM. */
+static int folder_present(l3d_source *src, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 1;
+    char *dir = strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return -1;
+    size_t v = l3d_strmap_get(&src->dirs, dir);
+    if (v) {
+        free(dir);
+        return v == 2;
+    }
+    v = is_dir(dir) ? 2 : 1;
+    if (!l3d_strmap_put(&src->dirs, dir, v)) {
+        free(dir);
+        return -1;
+    }
+    return v == 2;
+}
+
 static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
                                l3d_lidar_loc *loc, l3d_err *err)
 {
@@ -475,7 +502,10 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, int verify
                 snprintf(rel, sizeof rel, "%s", filename);
             snprintf(path, sizeof path, "%s/%s", in->root, rel);
             int64_t size;
-            if (!is_file(path, &size))
+            int in_dir = folder_present(src, path);
+            if (in_dir < 0)
+                return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+            if (!in_dir || !is_file(path, &size))
                 continue;
             loc->found = 1;
             loc->root = in->root;

@@ -27,6 +27,10 @@ void l3d_source_close(l3d_source *src);
 /* Reads up to n bytes of a table member; *got = 0 at the end. */
 int l3d_stream_read(l3d_stream *s, void *buf, size_t n, size_t *got, l3d_err *err);
 
+/* The file a stream reads, when it is a plain file that can be opened again
+ * and read from any offset; NULL for archive members. */
+const char *l3d_stream_path(const l3d_stream *s);
+
 /* Called once per table file found. `table` is the table name ("sample"),
  * `display` names the file for messages ("DIR/train_data/sample.json" or
  * "train_data.zip:train_data/sample.json"), `size` its byte size (-1 if not

@@ -1,5 +1,7 @@
 /* The streaming table reader: records, field types, and the messages for
- * malformed or ill-typed input (file, line, column). */
+ * malformed or ill-typed input (file, line, column); and a table read in
+ * two parts on two threads, which must match a whole read record for
+ * record and message for message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,9 @@
 #include <cmocka.h>
 
 #include "formats/json_records.h"
+#include "formats/json_split.h"
+#include "formats/source.h"
+#include "tests/support/testutil.h"
 
 typedef struct seen {
     int n;
@@ -151,6 +156,169 @@ static void test_numeric_arrays(void **state)
     }
 }
 
+/* ---- a table read in two parts (formats/json_split.h) ------------------ */
+
+enum { MAX_RECS = 4096 };
+
+typedef struct toks {
+    int n;
+    char tok[MAX_RECS][16];
+    double ts[MAX_RECS];
+} toks;
+
+static int collect_tok(void *ctx, const l3d_record *r, l3d_err *err)
+{
+    toks *t = ctx;
+    const char *tok;
+    int rc = l3d_rec_str(r, "token", &tok, err);
+    if (rc || (rc = l3d_rec_num(r, "timestamp", &t->ts[t->n], err)))
+        return rc;
+    if (t->n >= MAX_RECS)
+        return l3d_fail(err, L3D_EINTERNAL, "test: too many records");
+    snprintf(t->tok[t->n++], 16, "%s", tok);
+    return L3D_OK;
+}
+
+typedef struct scan {
+    int two_parts;
+    toks a, b;
+    int split;
+    size_t bytes;
+} scan;
+
+static void count_bytes(void *ctx, size_t n) { ((scan *)ctx)->bytes += n; }
+
+static int on_tab(void *ctx, const char *table, const char *display, int64_t size, l3d_stream *s,
+                  l3d_err *err)
+{
+    (void)table;
+    scan *c = ctx;
+    if (c->two_parts)
+        return l3d_json_parse_split(s, display, size, collect_tok, &c->a, &c->b, &c->split,
+                                    count_bytes, c, err);
+    return l3d_json_parse_stream(s, display, collect_tok, &c->a, count_bytes, c, err);
+}
+
+/* Reads DIR/sample.json whole or in two parts; returns the code, fills err. */
+static int read_table(const char *dir, int two_parts, scan *c, l3d_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->two_parts = two_parts;
+    l3d_source *src;
+    char *paths[] = {(char *)dir};
+    assert_int_equal(l3d_source_open(&src, paths, 1, err), L3D_OK);
+    const char *wanted[] = {"sample", NULL};
+    int rc = l3d_source_scan(src, wanted, 0, on_tab, c, err);
+    l3d_source_close(src);
+    return rc;
+}
+
+/* Both ways give the same records in the same order, or the same error. */
+static void same_both_ways(const char *text, int expect_split)
+{
+    const char *dir = tu_tmpdir("split");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/sample.json", dir);
+    tu_write_file(p, text);
+    static scan whole, parts;
+    l3d_err e1 = {0}, e2 = {0};
+    int rc1 = read_table(dir, 0, &whole, &e1), rc2 = read_table(dir, 1, &parts, &e2);
+    assert_int_equal(rc1, rc2);
+    assert_string_equal(e1.msg, e2.msg);
+    if (rc1)
+        return;
+    if (expect_split >= 0)
+        assert_int_equal(parts.split, expect_split);
+    assert_int_equal(whole.bytes, strlen(text));
+    assert_int_equal(parts.bytes, strlen(text));
+    assert_int_equal(whole.a.n, parts.a.n + (parts.split ? parts.b.n : 0));
+    for (int i = 0; i < whole.a.n; i++) {
+        const toks *t = i < parts.a.n ? &parts.a : &parts.b;
+        int k = i < parts.a.n ? i : i - parts.a.n;
+        assert_string_equal(whole.a.tok[i], t->tok[k]);
+        assert_true(whole.a.ts[i] == t->ts[k]);
+    }
+    if (parts.split)
+        assert_true(parts.a.n > 0 && parts.b.n > 0);
+}
+
+/* n records, one per line as Lyft writes them; record `bad` (if >= 0)
+ * replaced by `with`. */
+static char *records(int n, const char *sep, int bad, const char *with)
+{
+    size_t cap = (size_t)n * 120 + 1000;
+    char *s = malloc(cap);
+    size_t len = (size_t)snprintf(s, cap, "[\n");
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(s + len, cap - len, "%s", i ? sep : "");
+        if (i == bad)
+            len += (size_t)snprintf(s + len, cap - len, "%s", with);
+        else
+            len += (size_t)snprintf(s + len, cap - len,
+                                    "{\"token\": \"t%d\", \"timestamp\": %d.25, \"v\": [1, {\"x\": 2}]}",
+                                    i, i);
+    }
+    snprintf(s + len, cap - len, "\n]\n");
+    return s;
+}
+
+static void test_two_parts_same_as_whole(void **state)
+{
+    (void)state;
+    char *t = records(1000, ",\n", -1, NULL);
+    same_both_ways(t, 1);
+    free(t);
+    t = records(1000, ",\n  ", -1, NULL);   /* indented lines */
+    same_both_ways(t, 1);
+    free(t);
+    t = records(1000, ", ", -1, NULL);      /* one line: nowhere to cut */
+    same_both_ways(t, 0);
+    free(t);
+    /* lines that start objects nested in records are not cut at */
+    char *nested = malloc(200000);
+    size_t len = (size_t)sprintf(nested, "[");
+    for (int i = 0; i < 600; i++)
+        len += (size_t)sprintf(nested + len, "%s{\"token\": \"n%d\", \"timestamp\": 1, \"o\":\n{\"a\": 1}}",
+                               i ? ", " : "", i);
+    sprintf(nested + len, "]");
+    same_both_ways(nested, -1);
+    free(nested);
+    same_both_ways("[\n{\"token\": \"a\", \"timestamp\": 1}\n]", -1);
+    same_both_ways("[]", -1);
+}
+
+static void test_two_parts_report_errors_as_whole(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{\"token\": \"x\" \"timestamp\": 2}",          /* malformed JSON */
+        "{\"token\": 5, \"timestamp\": 2}",             /* wrong type */
+        "{\"token\": \"x\"}",                           /* missing field */
+        "{\"token\": \"x\", \"timestamp\": 1e999}",     /* not finite */
+        "{\"token\": \"x\", \"timestamp\": 1, \"s\": \"a\tb\"}", /* control character */
+        "[1, 2]",                                       /* not an object */
+        "{\"token\": \"x\", \"timestamp\": 1}, 7",      /* not an object either */
+        "{\"token\": \"x\", \"timestamp\": 1},",        /* two commas */
+    };
+    int where[] = {3, 400, 620, 999};   /* both parts, near the cut, last */
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++)
+        for (size_t w = 0; w < sizeof where / sizeof *where; w++) {
+            char *t = records(1000, ",\n", where[w], bad[b]);
+            same_both_ways(t, -1);
+            free(t);
+        }
+    /* a cut file, trailing garbage, an empty file */
+    char *t = records(1000, ",\n", -1, NULL);
+    t[strlen(t) - 3] = 0;
+    same_both_ways(t, -1);
+    free(t);
+    t = records(1000, ",\n", -1, NULL);
+    t[strlen(t) - 1] = 'x';
+    same_both_ways(t, -1);
+    free(t);
+    same_both_ways("", -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +326,8 @@ int main(void)
         cmocka_unit_test(test_malformed_json_has_line_and_column),
         cmocka_unit_test(test_schema_errors_name_record_and_field),
         cmocka_unit_test(test_numeric_arrays),
+        cmocka_unit_test(test_two_parts_same_as_whole),
+        cmocka_unit_test(test_two_parts_report_errors_as_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

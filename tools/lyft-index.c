@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "formats/atomic_file.h"
+#include "formats/bg_writer.h"
+#include "formats/line_pool.h"
 #include "formats/lyft_index.h"
 #include "tools/common/cli.h"
 
@@ -170,6 +172,60 @@ static const char *missing_file(const l3d_index_line *l)
     return NULL;
 }
 
+/* Where index lines go: built here in sample order, formatted by a pool of
+ * threads (formats/line_pool.h), written by a thread of its own
+ * (formats/bg_writer.h) to standard output or the atomic file, a megabyte
+ * at a time. */
+typedef struct output {
+    l3d_atomic_file af;
+    int to_file;
+    FILE *fp;
+    l3d_line_pool *pool;
+    l3d_bg_writer *w;
+    char *text;
+    size_t len, cap;
+} output;
+
+/* The pool's sink: lines in order, into the writer's next buffer. */
+static int to_text(void *ctx, const char *text, size_t len, l3d_err *err)
+{
+    output *out = ctx;
+    if (out->len + len > out->cap) {
+        size_t cap = out->cap ? 2 * out->cap : (size_t)2 << 20;
+        while (cap < out->len + len)
+            cap *= 2;
+        char *p = realloc(out->text, cap);
+        if (!p)
+            return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+        out->text = p;
+        out->cap = cap;
+    }
+    memcpy(out->text + out->len, text, len);
+    out->len += len;
+    if (out->len >= (1 << 20))
+        return l3d_bg_writer_put(out->w, &out->text, &out->len, &out->cap, err);
+    return L3D_OK;
+}
+
+/* Stops on err. With `earlier` set, the lines submitted before it are
+ * formatted first, and a failure among them is reported instead, as the
+ * one-line-at-a-time loop did; they still reach standard output. A file
+ * output is removed. */
+static void die_output(output *out, const l3d_err *err, int earlier)
+{
+    l3d_err first = *err, e2 = {0};
+    if (out->pool && l3d_line_pool_finish(out->pool, !earlier, &e2) && earlier)
+        first = e2;
+    out->pool = NULL;
+    if (out->to_file) {
+        l3d_bg_writer_finish(out->w, 1, &e2);
+        l3d_atomic_abort(&out->af);
+    } else if (!l3d_bg_writer_put(out->w, &out->text, &out->len, &out->cap, &e2)) {
+        l3d_bg_writer_finish(out->w, 0, &e2);
+    }
+    l3d_die_err(&first);
+}
+
 static void on_bytes(void *ctx, int64_t bytes) { l3d_progress_update(ctx, (double)bytes / 1e6); }
 
 int main(int argc, char **argv)
@@ -196,27 +252,34 @@ int main(int argc, char **argv)
     if (l3d_index_order(&t, keep, &rows, &n_rows, &err))
         l3d_die_err(&err);
 
-    l3d_atomic_file af = {0};
-    FILE *out = stdout;
+    output out = {.to_file = o.output != NULL, .fp = stdout};
     if (o.output) {
-        if (l3d_atomic_open(&af, o.output, &err))
+        if (l3d_atomic_open(&out.af, o.output, &err))
             l3d_die_err(&err);
-        out = af.fp;
+        out.fp = out.af.fp;
     }
+    if (l3d_bg_writer_start(&out.w, out.fp, &err)) {
+        if (o.output)
+            l3d_atomic_abort(&out.af);
+        l3d_die_err(&err);
+    }
+    if (l3d_line_pool_start(&out.pool, 0, to_text, &out, &err))
+        die_output(&out, &err, 0);
     counts c = {0};
     l3d_strmap_init(&c.warned);
     l3d_index_opts io = {.sweeps = o.sweeps, .verify_lidar = o.verify};
-    l3d_index_line line;
-    l3d_index_line_init(&line);
     l3d_progress_begin(&prog, "indexing", "samples", n_rows);
     for (uint32_t i = 0; i < n_rows; i++) {
-        if (l3d_index_build(&t, src, rows[i], &io, &line, &err) == L3D_OK) {
-            const char *missing = missing_file(&line);
+        l3d_index_line *line = l3d_line_pool_next(out.pool, &err);
+        if (!line)
+            die_output(&out, &err, 0);
+        if (l3d_index_build(&t, src, rows[i], &io, line, &err) == L3D_OK) {
+            const char *missing = missing_file(line);
             if (missing && o.missing == MISSING_ERROR)
                 l3d_fail(&err, L3D_EMISSING_LIDAR,
                          "sample '%s' (scene %s): LiDAR file '%s' not found in %s%s; "
                          "--missing-lidar skip or keep goes on without it",
-                         line.token, line.scene_name, missing, o.sources[0],
+                         line->token, line->scene_name, missing, o.sources[0],
                          o.n_sources > 1 ? " or the other sources" : "");
             else if (missing && o.missing == MISSING_SKIP) {
                 c.skipped_missing++;
@@ -224,27 +287,32 @@ int main(int argc, char **argv)
             }
             c.kept_missing += missing != NULL;
         }
-        if (err.code) {
-            if (o.output)
-                l3d_atomic_abort(&af);
-            l3d_die_err(&err);
-        }
-        check_file(&c, line.root, &line.lidar);
-        for (int k = 0; k < line.n_sweeps; k++)
-            check_file(&c, line.root, &line.sweeps[k].lidar);
-        c.sweeps += line.n_sweeps;
-        c.sweeps_missing += line.sweeps_missing;
-        if (l3d_index_line_write(out, &line, &err)) {
-            if (o.output)
-                l3d_atomic_abort(&af);
-            l3d_die_err(&err);
-        }
+        if (err.code)
+            die_output(&out, &err, 1);
+        check_file(&c, line->root, &line->lidar);
+        for (int k = 0; k < line->n_sweeps; k++)
+            check_file(&c, line->root, &line->sweeps[k].lidar);
+        c.sweeps += line->n_sweeps;
+        c.sweeps_missing += line->sweeps_missing;
         c.written++;
-        c.boxes += (long)line.n_boxes;
+        c.boxes += (long)line->n_boxes;
+        l3d_line_pool_submit(out.pool);
         l3d_progress_update(&prog, i + 1);
     }
     l3d_progress_end(&prog);
-    if (o.output ? l3d_atomic_commit(&af, &err) != L3D_OK : (fflush(out) != 0 || ferror(out))) {
+    int rc_pool = l3d_line_pool_finish(out.pool, 0, &err);
+    out.pool = NULL;
+    if (rc_pool || l3d_bg_writer_put(out.w, &out.text, &out.len, &out.cap, &err))
+        die_output(&out, &err, 0);
+    free(out.text);
+    out.text = NULL;
+    if (l3d_bg_writer_finish(out.w, 0, &err)) {
+        if (o.output)
+            l3d_atomic_abort(&out.af);
+        l3d_die_err(&err);
+    }
+    if (o.output ? l3d_atomic_commit(&out.af, &err) != L3D_OK
+                 : (fflush(out.fp) != 0 || ferror(out.fp))) {
         if (!o.output)
             l3d_fail(&err, L3D_EIO, "cannot write to standard output");
         l3d_die_err(&err);
@@ -268,10 +336,7 @@ int main(int argc, char **argv)
                 "%ld corrupt .bin, %ld with non-finite values, %ld missing LiDAR\n",
                 l3d_prog, c.written, c.sweeps, c.boxes, t.n_records, c.corrupt,
                 c.nonfinite_files, c.skipped_missing + c.kept_missing);
-    l3d_index_line_free(&line);
-    for (size_t i = 0; i < c.warned.cap; i++)
-        free((char *)c.warned.keys[i]);
-    l3d_strmap_free(&c.warned);
+    l3d_strmap_free_keys(&c.warned);
     free(rows);
     free(keep);
     l3d_tables_free(&t);

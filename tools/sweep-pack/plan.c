@@ -236,15 +236,9 @@ void plan_free(pack_plan *p)
         free(p->scans[i].path);
     for (int i = 0; i < p->n_roots; i++)
         free(p->roots[i]);
-    for (size_t i = 0; i < p->by_token.cap; i++)
-        free((char *)p->by_token.keys[i]);
-    for (size_t i = 0; i < p->scene_ids.cap; i++)
-        free((char *)p->scene_ids.keys[i]);
-    l3d_strmap_free(&p->by_token);
-    for (size_t i = 0; i < p->kept_ids.cap; i++)
-        free((char *)p->kept_ids.keys[i]);
-    l3d_strmap_free(&p->scene_ids);
-    l3d_strmap_free(&p->kept_ids);
+    l3d_strmap_free_keys(&p->by_token);
+    l3d_strmap_free_keys(&p->scene_ids);
+    l3d_strmap_free_keys(&p->kept_ids);
     free(p->roots); free(p->scans); free(p->sample_scans); free(p->transforms); free(p->lags);
     free(p->timestamps); free(p->scene); free(p->l2e); free(p->e2g); free(p->tokens);
     free(p->scene_names); free(p->boxes); free(p->labels); free(p->box_offsets);

@@ -10,6 +10,8 @@
 
 #define WRITEBACK_STEP (32 << 20)   /* start writeback every 32 MiB */
 #define COPY_CHUNK (8 << 20)
+#define STAGE_BYTES (8 << 20)       /* direct writes of 8 MiB */
+#define DIRECT_ALIGN 4096
 
 static int io_fail(l3d_err *err, const char *path, const char *what, int e)
 {
@@ -75,7 +77,7 @@ int l3d_h5stream_begin(l3d_h5stream *s, l3d_h5w *w, const char *path, const char
                        hid_t type, int rank, const hsize_t *row_dims, l3d_err *err)
 {
     memset(s, 0, sizeof *s);
-    s->fd = -1;
+    s->fd = s->direct_fd = -1;
     s->h5 = w;
     if (rank < 1 || rank > 4 || strlen(name) >= sizeof s->name)
         return l3d_fail(err, L3D_EINTERNAL, "%s: bad streamed dataset '%s'", path, name);
@@ -104,8 +106,62 @@ int l3d_h5stream_begin(l3d_h5stream *s, l3d_h5w *w, const char *path, const char
     if (s->fd < 0) {
         rc = io_fail(err, w->tmp, "open for writing", errno);
         l3d_h5w_abort(w);
+        return rc;
+    }
+    s->direct_fd = -1;
+    if (s->base % DIRECT_ALIGN == 0 && !getenv("LIDAR3D_NO_DIRECT_IO")) {
+        s->direct_fd = open(w->tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);   /* fails on tmpfs */
+        if (s->direct_fd >= 0 &&
+            !(s->stage = aligned_alloc(DIRECT_ALIGN, STAGE_BYTES))) {
+            close(s->direct_fd);
+            s->direct_fd = -1;
+        }
+        s->stage_at = s->base;
     }
     return rc;
+}
+
+/* Writes the staged bytes: whole blocks directly, a partial last block
+ * (`final` only) through the page cache. A file system that accepted
+ * O_DIRECT at open but refuses the write gets everything the normal way. */
+static int write_stage(l3d_h5stream *s, int final)
+{
+    size_t whole = s->staged & ~(size_t)(DIRECT_ALIGN - 1);
+    if (whole) {
+        ssize_t k = pwrite(s->direct_fd, s->stage, whole, (off_t)s->stage_at);
+        if (k < 0 && errno == EINVAL) {
+            close(s->direct_fd);
+            s->direct_fd = -1;
+            whole = 0;
+        } else if (k != (ssize_t)whole) {
+            if (k >= 0)
+                errno = ENOSPC;
+            return -1;
+        }
+    }
+    if (whole < s->staged && (final || s->direct_fd < 0)) {
+        if (pwrite_all(s->fd, s->stage + whole, s->staged - whole, s->stage_at + (int64_t)whole))
+            return -1;
+        whole = s->staged;
+    }
+    memmove(s->stage, s->stage + whole, s->staged - whole);
+    s->staged -= whole;
+    s->stage_at += (int64_t)whole;
+    return 0;
+}
+
+static int write_staged(l3d_h5stream *s, const unsigned char *p, size_t n)
+{
+    while (n) {
+        size_t k = STAGE_BYTES - s->staged < n ? STAGE_BYTES - s->staged : n;
+        memcpy(s->stage + s->staged, p, k);
+        s->staged += k, p += k, n -= k;
+        if (s->staged == STAGE_BYTES && write_stage(s, 0))
+            return -1;
+        if (s->direct_fd < 0 && n)   /* fell back: the rest goes the normal way */
+            return pwrite_all(s->fd, p, n, s->stage_at + (int64_t)s->staged);
+    }
+    return 0;
 }
 
 int l3d_h5stream_write(l3d_h5stream *s, const void *rows, int64_t n, l3d_err *err)
@@ -113,9 +169,12 @@ int l3d_h5stream_write(l3d_h5stream *s, const void *rows, int64_t n, l3d_err *er
     if (n <= 0)
         return L3D_OK;
     int64_t at = s->base + s->rows * (int64_t)s->row_bytes;
-    if (pwrite_all(s->fd, rows, (size_t)n * s->row_bytes, at))
+    size_t bytes = (size_t)n * s->row_bytes;
+    if (s->direct_fd >= 0 ? write_staged(s, rows, bytes) : pwrite_all(s->fd, rows, bytes, at))
         return io_fail(err, s->h5->tmp, "write rows", errno);
     s->rows += n;
+    if (s->direct_fd >= 0)
+        return L3D_OK;
 #ifdef SYNC_FILE_RANGE_WRITE
     int64_t end = s->base + s->rows * (int64_t)s->row_bytes;
     if (end - s->base - s->synced >= WRITEBACK_STEP) {
@@ -151,6 +210,8 @@ static int move_bytes(int fd, int64_t src, int64_t dst, int64_t len)
 
 int l3d_h5stream_place(l3d_h5stream *s, l3d_err *err)
 {
+    if (s->stage && s->staged && write_stage(s, 1))
+        return io_fail(err, s->h5->tmp, "write rows", errno);
     int rc = create_dataset(s, (hsize_t)s->rows, err);
     if (rc || s->rows == 0)
         return rc;
@@ -169,7 +230,11 @@ void l3d_h5stream_close(l3d_h5stream *s)
 {
     if (s->fd >= 0)
         close(s->fd);
-    s->fd = -1;
+    if (s->direct_fd >= 0)
+        close(s->direct_fd);
+    free(s->stage);
+    s->fd = s->direct_fd = -1;
+    s->stage = NULL;
 }
 
 /* ---- spills ---------------------------------------------------------------- */

@@ -9,8 +9,15 @@
  * same layout once with one row, then starts the file again. At the end
  * l3d_h5stream_place creates the dataset with the real row count and checks
  * the offset; if an HDF5 version places it elsewhere the rows are moved there
- * (correct, only slower). Written ranges are handed to the kernel's writeback
- * as they fill, so the final fsync has little left to wait for.
+ * (correct, only slower).
+ *
+ * The rows go to the disk with O_DIRECT where the file system allows it,
+ * through an aligned staging buffer: a cache of hundreds of GB would
+ * otherwise pass through (and evict) the page cache, and copying into the
+ * page cache was the most expensive and most erratic part of writing one.
+ * Elsewhere (tmpfs, say) they are written normally and each 32 MiB is handed
+ * to the kernel's writeback as it fills, so the final fsync has little left
+ * to wait for.
  *
  * Smaller datasets of unknown length go to a spill: an unlinked temporary file
  * beside the output, copied into their dataset at the end. */
@@ -28,6 +35,10 @@ typedef struct l3d_h5stream {
     hsize_t row_dims[3];          /* dims after the first */
     size_t row_bytes;
     int fd;                       /* the temporary file, for raw writes */
+    int direct_fd;                /* the same with O_DIRECT, or -1 */
+    unsigned char *stage;         /* direct mode: aligned staging buffer */
+    size_t staged;                /* bytes in it, to go at stage_at */
+    int64_t stage_at;
     int64_t base;                 /* where the rows go (expected dataset offset) */
     int64_t rows, synced;         /* rows written; bytes handed to writeback */
 } l3d_h5stream;

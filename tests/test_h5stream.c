@@ -1,7 +1,9 @@
 /* One-pass HDF5 writing (formats/h5stream.h): rows streamed before their count
  * is known land in a contiguous dataset that the cache reader maps; when HDF5
  * places the dataset elsewhere than expected the rows are moved (forced here
- * by creating another dataset first); spills copy back whole. */
+ * by creating another dataset first); spills copy back whole. Both ways of
+ * writing: O_DIRECT through the staging buffer (where the test directory's
+ * file system allows it) and the page cache. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,12 +111,23 @@ static void test_no_rows(void **state)
     stream_and_check(0, 1, 0);
 }
 
+/* Without O_DIRECT (as on tmpfs): through the page cache, writeback hints. */
+static void test_page_cache_path(void **state)
+{
+    (void)state;
+    setenv("LIDAR3D_NO_DIRECT_IO", "1", 1);
+    stream_and_check(1700000, 77777, 0);
+    stream_and_check(50000, 4096, 16);
+    unsetenv("LIDAR3D_NO_DIRECT_IO");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_predicted_offset),
         cmocka_unit_test(test_moved_up_overlapping),
         cmocka_unit_test(test_no_rows),
+        cmocka_unit_test(test_page_cache_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

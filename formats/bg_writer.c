@@ -7,6 +7,7 @@
 
 struct l3d_bg_writer {
     FILE *fp;
+    const char *name;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -43,13 +44,14 @@ static void *run(void *arg)
     return NULL;
 }
 
-int l3d_bg_writer_start(l3d_bg_writer **out, FILE *fp, l3d_err *err)
+int l3d_bg_writer_start(l3d_bg_writer **out, FILE *fp, const char *name, l3d_err *err)
 {
     *out = NULL;
     l3d_bg_writer *w = calloc(1, sizeof *w);
     if (!w)
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     w->fp = fp;
+    w->name = name;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     int rc = pthread_create(&w->thread, NULL, run, w);
@@ -65,7 +67,8 @@ int l3d_bg_writer_start(l3d_bg_writer **out, FILE *fp, l3d_err *err)
 
 static int write_error(const l3d_bg_writer *w, l3d_err *err)
 {
-    return l3d_fail(err, L3D_EIO, "write error: %s", strerror(w->err_no));
+    return l3d_fail(err, L3D_EIO, "cannot write to %s: %s (disk full?)", w->name,
+                    strerror(w->err_no));
 }
 
 int l3d_bg_writer_put(l3d_bg_writer *w, char **buf, size_t *len, size_t *cap, l3d_err *err)

@@ -11,8 +11,9 @@
 
 typedef struct l3d_bg_writer l3d_bg_writer;
 
-/* Starts the thread writing to fp (which stays the caller's to close). */
-int l3d_bg_writer_start(l3d_bg_writer **w, FILE *fp, l3d_err *err);
+/* Starts the thread writing to fp (which stays the caller's to close);
+ * `name` (a path, or "standard output") is for messages and must outlive w. */
+int l3d_bg_writer_start(l3d_bg_writer **w, FILE *fp, const char *name, l3d_err *err);
 
 /* Hands over the malloc'ed buffer *buf (its first *len bytes) to be
  * written, waiting while the previous one is still being written, and

@@ -129,7 +129,7 @@ static void test_writer_keeps_order(void **state)
     assert_non_null(fp);
     l3d_err err = {0};
     l3d_bg_writer *w;
-    assert_int_equal(l3d_bg_writer_start(&w, fp, &err), L3D_OK);
+    assert_int_equal(l3d_bg_writer_start(&w, fp, "the test file", &err), L3D_OK);
     char *buf = NULL;
     size_t len = 0, cap = 0, total = 0;
     for (int b = 0; b < 300; b++) {
@@ -166,7 +166,7 @@ static void test_writer_reports_failure(void **state)
     setvbuf(fp, NULL, _IONBF, 0);
     l3d_err err = {0};
     l3d_bg_writer *w;
-    assert_int_equal(l3d_bg_writer_start(&w, fp, &err), L3D_OK);
+    assert_int_equal(l3d_bg_writer_start(&w, fp, "the test file", &err), L3D_OK);
     size_t cap = 4096, len = cap;
     char *buf = calloc(1, cap);
     int rc = L3D_OK;
@@ -183,7 +183,7 @@ static void test_writer_reports_failure(void **state)
     else
         l3d_bg_writer_finish(w, 1, &err);
     assert_int_equal(rc, L3D_EIO);
-    assert_non_null(strstr(err.msg, "write error"));
+    assert_non_null(strstr(err.msg, "cannot write to the test file: No space left"));
     free(buf);
     fclose(fp);
 }

@@ -471,6 +471,45 @@ static void test_output_file_is_atomic(void **state)
     done(&r);
 }
 
+/* A full disk: clear message, exit 3, the old output file kept, no
+ * temporary file left. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    const char *d = tiny();
+    char args[9000];
+    snprintf(args, sizeof args, "-q '%s' > /dev/full", d);
+    expect_failure(args, 3, "cannot write to standard output");
+
+    const char *scene = tu_shared_data("lyft-scene");   /* an index of 224 KB */
+    if (!scene)
+        return;
+    char small[4200], cmd[9000], p[4300];
+    snprintf(small, sizeof small, "%s/small", d);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null",
+             small, small);
+    if (tu_run(cmd, NULL, NULL)) {
+        printf("skipped: cannot mount a small tmpfs (needs root)\n");
+        return;
+    }
+    snprintf(p, sizeof p, "%s/index.jsonl", small);
+    tu_write_file(p, "old\n");
+    snprintf(args, sizeof args, "-q -o '%s' '%s'", p, scene);
+    result r;
+    run(&r, args);
+    char *text = tu_read_file(p, NULL);
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s')\" = index.jsonl", small);
+    int only_old = tu_run(cmd, NULL, NULL);
+    snprintf(cmd, sizeof cmd, "umount '%s'", small);
+    tu_run(cmd, NULL, NULL);
+    if (r.rc != 3 || !strstr(r.err, "cannot write to") || !strstr(r.err, "disk full"))
+        fail_msg("full disk: exit %d, stderr: %s", r.rc, r.err);
+    assert_string_equal(text, "old\n");
+    assert_int_equal(only_old, 0);
+    free(text);
+    done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_and_nonfinite_bins),
         cmocka_unit_test(test_output_file_is_atomic),
         cmocka_unit_test(test_tables_in_two_parts),
+        cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,7 +258,7 @@ int main(int argc, char **argv)
             l3d_die_err(&err);
         out.fp = out.af.fp;
     }
-    if (l3d_bg_writer_start(&out.w, out.fp, &err)) {
+    if (l3d_bg_writer_start(&out.w, out.fp, o.output ? o.output : "standard output", &err)) {
         if (o.output)
             l3d_atomic_abort(&out.af);
         l3d_die_err(&err);

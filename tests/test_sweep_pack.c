@@ -362,6 +362,11 @@ static void test_bad_input(void **state)
     expect_exit(cmd, 2, "no output: give -o");
     snprintf(cmd, sizeof cmd, "'%s' --shard 3/2 '%s/i.jsonl' -o x", tu_tool("sweep-pack"), d);
     expect_exit(cmd, 2, "--shard '3/2'");
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' --help", tu_tool("sweep-pack"));
+    assert_int_equal(tu_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "position % N == I"));   /* printed as is, not by printf */
+    free(out);
 }
 
 static void test_bad_caches(void **state)

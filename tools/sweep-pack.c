@@ -24,7 +24,7 @@ static const char usage[] =
     "\n"
     "  -o, --output FILE         the cache to write (atomically)\n"
     "  -j, --threads N           reader threads (default: online CPUs)\n"
-    "      --shard I/N           keep only scenes whose index-order position %% N == I\n"
+    "      --shard I/N           keep only scenes whose index-order position % N == I\n"
     "      --intensity           also store column 3 (intensity; constant in Lyft)\n"
     "      --no-quantize         store float32 points instead of int16 at 1/128 m\n"
     "      --sweep-transform T   correct (default) or mmdet3d-1.x (reproduces its translation\n"

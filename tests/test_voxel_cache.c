@@ -752,6 +752,23 @@ static void test_disk_full(void **state)
     assert_int_equal(only_old, 0);                 /* and no temporary file is left */
     free(old);
     free(err);
+
+    /* the same on ext4, where the rows go with O_DIRECT (tmpfs refuses it) */
+    if (sh("truncate -s 4M '%s/ext4.img' && mkfs.ext4 -q -F '%s/ext4.img' >/dev/null 2>&1 && "
+           "mkdir -p '%s/ext4' && mount -o loop '%s/ext4.img' '%s/ext4' 2>/dev/null",
+           d, d, d, d, d)) {
+        printf("skipped: cannot mount a small ext4 image (needs root, mkfs.ext4, loop devices)\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s/ext4/v.h5'", tu_tool("voxel-cache"), s, d);
+    err = NULL;
+    rc = tu_run(cmd, NULL, &err);
+    int empty = sh("test \"$(ls -A '%s/ext4')\" = lost+found", d);
+    sh("umount '%s/ext4'", d);
+    if (rc != 3 || !err || !strstr(err, "disk full"))
+        fail_msg("disk full (ext4): exit %d, stderr: %s", rc, err ? err : "");
+    assert_int_equal(empty, 0);
+    free(err);
 }
 
 int main(void)

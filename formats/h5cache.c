@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/fileio.h"
+
 #define CHECKSUM_ATTR "checksum_fnv1a64w"
 
 /* HDF5 prints its error stack by default; our messages say what failed. */
@@ -325,14 +327,9 @@ int l3d_h5r_view(l3d_h5r *r, const char *name, hid_t type, int rank, int verify,
         }
         r->owned = owned;
         r->owned[r->n_owned++] = buf;
-        size_t done = 0;
-        while (done < v->bytes) {
-            ssize_t k = pread(r->fd, (char *)buf + done, v->bytes - done, (off_t)(off + done));
-            if (k <= 0) {
-                rc = l3d_fail(err, L3D_EIO, "%s: cannot read dataset '%s'", r->path, name);
-                goto out;
-            }
-            done += (size_t)k;
+        if (l3d_pread_all(r->fd, buf, v->bytes, (int64_t)off)) {
+            rc = l3d_fail(err, L3D_EIO, "%s: cannot read dataset '%s'", r->path, name);
+            goto out;
         }
         v->data = buf;
     }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/fileio.h"
+
 #define WRITEBACK_STEP (32 << 20)   /* start writeback every 32 MiB */
 #define COPY_CHUNK (8 << 20)
 #define STAGE_BYTES (8 << 20)       /* direct writes of 8 MiB */
@@ -17,41 +19,6 @@ static int io_fail(l3d_err *err, const char *path, const char *what, int e)
 {
     return l3d_fail(err, L3D_EIO, "%s: cannot %s: %s (disk full or I/O error?)", path, what,
                     strerror(e ? e : EIO));
-}
-
-/* Writes all n bytes at off (pwrite may write less). */
-static int pwrite_all(int fd, const void *data, size_t n, int64_t off)
-{
-    const char *p = data;
-    while (n) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = ENOSPC;
-            return -1;
-        }
-        p += k, n -= (size_t)k, off += k;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *data, size_t n, int64_t off)
-{
-    char *p = data;
-    while (n) {
-        ssize_t k = pread(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;   /* shorter than written: cannot happen */
-            return -1;
-        }
-        p += k, n -= (size_t)k, off += k;
-    }
-    return 0;
 }
 
 /* File offset of dataset `name`, -1 when it has no storage (0 rows). */
@@ -140,7 +107,7 @@ static int write_stage(l3d_h5stream *s, int final)
         }
     }
     if (whole < s->staged && (final || s->direct_fd < 0)) {
-        if (pwrite_all(s->fd, s->stage + whole, s->staged - whole, s->stage_at + (int64_t)whole))
+        if (l3d_pwrite_all(s->fd, s->stage + whole, s->staged - whole, s->stage_at + (int64_t)whole))
             return -1;
         whole = s->staged;
     }
@@ -159,7 +126,7 @@ static int write_staged(l3d_h5stream *s, const unsigned char *p, size_t n)
         if (s->staged == STAGE_BYTES && write_stage(s, 0))
             return -1;
         if (s->direct_fd < 0 && n)   /* fell back: the rest goes the normal way */
-            return pwrite_all(s->fd, p, n, s->stage_at + (int64_t)s->staged);
+            return l3d_pwrite_all(s->fd, p, n, s->stage_at + (int64_t)s->staged);
     }
     return 0;
 }
@@ -170,7 +137,7 @@ int l3d_h5stream_write(l3d_h5stream *s, const void *rows, int64_t n, l3d_err *er
         return L3D_OK;
     int64_t at = s->base + s->rows * (int64_t)s->row_bytes;
     size_t bytes = (size_t)n * s->row_bytes;
-    if (s->direct_fd >= 0 ? write_staged(s, rows, bytes) : pwrite_all(s->fd, rows, bytes, at))
+    if (s->direct_fd >= 0 ? write_staged(s, rows, bytes) : l3d_pwrite_all(s->fd, rows, bytes, at))
         return io_fail(err, s->h5->tmp, "write rows", errno);
     s->rows += n;
     if (s->direct_fd >= 0)
@@ -198,7 +165,7 @@ static int move_bytes(int fd, int64_t src, int64_t dst, int64_t len)
     while (done < len) {
         int64_t n = len - done < COPY_CHUNK ? len - done : COPY_CHUNK;
         int64_t o = dst > src ? len - done - n : done;
-        if (pread_all(fd, buf, (size_t)n, src + o) || pwrite_all(fd, buf, (size_t)n, dst + o)) {
+        if (l3d_pread_all(fd, buf, (size_t)n, src + o) || l3d_pwrite_all(fd, buf, (size_t)n, dst + o)) {
             free(buf);
             return -1;
         }
@@ -267,7 +234,7 @@ int l3d_spill_open(l3d_spill *sp, const char *beside, const char *what, l3d_err 
 
 static int spill_flush(l3d_spill *sp, l3d_err *err)
 {
-    if (sp->used && pwrite_all(sp->fd, sp->buf, sp->used, sp->bytes))
+    if (sp->used && l3d_pwrite_all(sp->fd, sp->buf, sp->used, sp->bytes))
         return io_fail(err, sp->what, "write a temporary file", errno);
     sp->bytes += (int64_t)sp->used;
     sp->used = 0;
@@ -300,7 +267,7 @@ int l3d_spill_to_dataset(l3d_spill *sp, l3d_h5w *w, const char *name, hid_t mem_
     const int64_t chunk_rows = SPILL_BUF / (int64_t)row_bytes;
     for (int64_t row = 0, rows = sp->bytes / (int64_t)row_bytes; row < rows; row += chunk_rows) {
         int64_t n = rows - row < chunk_rows ? rows - row : chunk_rows;
-        if (pread_all(sp->fd, sp->buf, (size_t)n * row_bytes, row * (int64_t)row_bytes))
+        if (l3d_pread_all(sp->fd, sp->buf, (size_t)n * row_bytes, row * (int64_t)row_bytes))
             return io_fail(err, sp->what, "read a temporary file", errno);
         if ((rc = l3d_h5w_write_rows(w, name, mem_type, (hsize_t)row, (hsize_t)n, sp->buf, err)))
             return rc;

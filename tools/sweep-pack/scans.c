@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/fileio.h"
 #include "tools/common/cli.h"
 
 /* One decoded scan, ready to append. */
@@ -362,20 +363,6 @@ int scans_read(pack_plan *p, const scan_opts *o, const char *tmp_base, scan_stor
     return rc;
 }
 
-static int pread_all(int fd, void *buf, size_t n, off_t off)
-{
-    char *b = buf;
-    while (n) {
-        ssize_t k = pread(fd, b, n, off);
-        if (k <= 0)
-            return -1;
-        b += k;
-        n -= (size_t)k;
-        off += k;
-    }
-    return 0;
-}
-
 int scans_points_fn(void *ctx, int64_t row0, int64_t n, void *xyz, float *intensity, l3d_err *err)
 {
     (void)row0; /* rows arrive in order: the cursor follows them */
@@ -388,9 +375,9 @@ int scans_points_fn(void *ctx, int64_t row0, int64_t n, void *xyz, float *intens
             take = n - w;
         off_t src = (off_t)(s->tmp_off + c->within);
         if (take > 0 &&
-            (pread_all(c->st->fd_xyz, (char *)xyz + (size_t)w * c->st->xyz_size,
+            (l3d_pread_all(c->st->fd_xyz, (char *)xyz + (size_t)w * c->st->xyz_size,
                        (size_t)take * c->st->xyz_size, src * (off_t)c->st->xyz_size) ||
-             (intensity && pread_all(c->st->fd_int, intensity + w, (size_t)take * 4, src * 4))))
+             (intensity && l3d_pread_all(c->st->fd_int, intensity + w, (size_t)take * 4, src * 4))))
             return l3d_fail(err, L3D_EIO, "cannot read temporary points back: %s", strerror(errno));
         w += take;
         c->within += take;

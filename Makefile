@@ -12,7 +12,7 @@ BIN     ?= bin
 VERSION := 0.1.0
 
 DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev \
-                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev zip
+                libhdf5-dev hdf5-tools libopenblas-dev libpng-dev libsimdjson-dev zip
 
 ifeq ($(V),1)
 Q :=
@@ -22,7 +22,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-PKGS    := yajl libarchive hdf5 openblas libpng
+PKGS    := yajl simdjson libarchive hdf5 openblas libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -32,7 +32,7 @@ OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -I. $(PKG_CFLAGS) \
            -DLIDAR3D_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 CXX     ?= g++
-CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -I. $(EXTRA_CFLAGS)
+CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lstdc++ -lpthread -lm $(EXTRA_LDFLAGS)
 
 # ---- optional parts -------------------------------------------------------
@@ -47,6 +47,12 @@ NVCCFLAGS := -O2 -g -std=c++17 -I. -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
 CFLAGS += -DLIDAR3D_HAVE_CUDA=1
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+endif
+
+# simdjson's on-demand parser is compiled for one instruction set: on x86-64,
+# AVX2 (formats/json_split.c checks the CPU before using it).
+ifeq ($(shell uname -m),x86_64)
+$(BUILD)/formats/json_fast.cc.o: CXXFLAGS += -mavx2 -mbmi -mpclmul -mlzcnt -mpopcnt
 endif
 
 # ---- sources --------------------------------------------------------------

@@ -27,10 +27,6 @@ struct l3d_jparser {
     long line, line_start_off;
     long chunk_base;     /* file offset of chunk[0] */
     long record_line;
-    /* the bytes since the last record ended (see l3d_jparser_between_records) */
-    int gap_open, gap_bad, gap_commas;
-    int gap_in_chunk;    /* the last record ended in the chunk being fed ... */
-    size_t gap_from;     /* ... at this offset */
     /* current record */
     l3d_record rec;
     size_t key_off[L3D_REC_MAX_FIELDS], str_off[L3D_REC_MAX_FIELDS];
@@ -197,11 +193,6 @@ static int cb_end_map(void *vp)
         p->rec.f[i].key = p->buf + p->key_off[i];
         p->rec.f[i].str = p->rec.f[i].kind == L3D_JSTR ? p->buf + p->str_off[i] : NULL;
     }
-    p->gap_open = 1;
-    p->gap_bad = 0;
-    p->gap_commas = 0;
-    p->gap_in_chunk = 1;
-    p->gap_from = here(p);
     p->rec.file = p->file;
     p->rec.index = p->n_records++;
     p->rec.line = p->record_line;
@@ -286,31 +277,14 @@ static int parse_error(l3d_jparser *p, yajl_status st)
     return L3D_EJSON;
 }
 
-/* Follows the bytes after the last record: only JSON whitespace and commas
- * keep the parser "between records". */
-static void scan_gap(l3d_jparser *p, const unsigned char *b, size_t n)
-{
-    size_t i = p->gap_in_chunk ? p->gap_from : 0;
-    for (; i < n && !p->gap_bad; i++) {
-        unsigned char c = b[i];
-        if (c == ',')
-            p->gap_commas++;
-        else if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
-            p->gap_bad = 1;
-    }
-}
-
 int l3d_jparser_feed(l3d_jparser *p, const unsigned char *buf, size_t n, l3d_err *err)
 {
     p->err = err;
     p->chunk = buf;
     p->chunk_scanned = 0;
-    p->gap_in_chunk = 0;
     yajl_status st = yajl_parse(p->h, buf, n);
     if (st != yajl_status_ok)
         return parse_error(p, st);
-    if (p->gap_open)
-        scan_gap(p, buf, n);
     scan_to(p, n);
     p->chunk_base += (long)n;
     p->chunk = NULL;
@@ -336,11 +310,6 @@ int l3d_jparser_finish(l3d_jparser *p, l3d_err *err)
 }
 
 long l3d_jparser_records(const l3d_jparser *p) { return p->n_records; }
-
-int l3d_jparser_between_records(const l3d_jparser *p)
-{
-    return !p->stop_code && p->depth == 1 && p->gap_open && !p->gap_bad && p->gap_commas == 1;
-}
 
 void l3d_jparser_free(l3d_jparser *p)
 {

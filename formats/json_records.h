@@ -47,11 +47,6 @@ l3d_jparser *l3d_jparser_new(const char *file, l3d_record_fn fn, void *ctx);
 int l3d_jparser_feed(l3d_jparser *p, const unsigned char *buf, size_t n, l3d_err *err);
 int l3d_jparser_finish(l3d_jparser *p, l3d_err *err);   /* end of input */
 long l3d_jparser_records(const l3d_jparser *p);
-/* Whether all input fed so far ends just after a record of the top-level
- * array and the comma that follows it (whitespace aside): the point where
- * the rest of the input parses exactly as a fresh array would, which is how
- * formats/json_split.c checks where it cut a file in two. */
-int l3d_jparser_between_records(const l3d_jparser *p);
 void l3d_jparser_free(l3d_jparser *p);
 
 /* Field getters: each fails with L3D_ESCHEMA naming file, record and field

@@ -1,17 +1,19 @@
-/* Reading a table file (a JSON array of records) through formats/json_records,
- * whole or in two parts on two threads.
+/* Reading a table file (a JSON array of records): cut in chunks, on every
+ * CPU, or streamed.
  *
- * Lyft's sample_annotation.json is most of a dataset's bytes, and yajl
- * parses one byte at a time: so a plain file (not an archive member) of at
- * least L3D_SPLIT_MIN bytes is cut at a line that starts a record near its
- * middle, and the part after the cut is parsed on a second thread as if it
- * were an array of its own. The cut is trusted only when the first part's
- * parse, having reached it, stands right after a record and its comma
- * (l3d_jparser_between_records): then the second part's records are exactly
- * those a whole-file parse would have produced. In every other case, and
- * whenever the second part fails, the first part's parser simply reads on
- * past the cut, so every error is reported as a whole-file parse reports
- * it, with the same file, line, column and record number. */
+ * A plain file (not an archive member) is cut into chunks of about
+ * L3D_CHUNK_BYTES at lines that start with '{' (a raw newline cannot be in
+ * a JSON string, so such a line starts an object), and the chunks are parsed
+ * by formats/json_fast, one thread per CPU, each into a part of its own
+ * that the caller then takes in file order. That a cut falls between two
+ * records is checked, not assumed: each chunk must parse as an array of its
+ * own, ending just before a comma, so the chunks' records are exactly the
+ * file's. On any failure whatsoever (a bad cut, bad JSON, a record the
+ * caller refuses) the caller undoes what it took and the whole file is read
+ * again by yajl (formats/json_records), whose message names the file, line
+ * and column. Archive members, and files with no line to cut at, are
+ * streamed through yajl. Either way memory stays bounded by a few chunks,
+ * never a whole file. */
 #ifndef LIDAR3D_FORMATS_JSON_SPLIT_H
 #define LIDAR3D_FORMATS_JSON_SPLIT_H
 
@@ -19,25 +21,39 @@
 #include "formats/json_records.h"
 #include "formats/source.h"
 
-/* Below this a second thread is not worth its start (formats/lyft_tables.c
- * applies it; LIDAR3D_SPLIT_MIN overrides it, which the tests use). */
-#define L3D_SPLIT_MIN (32 << 20)
+/* Chunk size aimed at; LIDAR3D_CHUNK_BYTES overrides it (the tests make it
+ * tiny), and LIDAR3D_CHUNK_BYTES=0 turns the chunked fast path off. */
+#define L3D_CHUNK_BYTES (8 << 20)
+/* A chunk larger than this (no line to cut at) sends the file to yajl. */
+#define L3D_CHUNK_MAX (64 << 20)
 
 /* Told the size of each read, on the calling thread. */
 typedef void (*l3d_read_fn)(void *ctx, size_t n);
+
+/* What the caller does with the parts (one per chunk). */
+typedef struct l3d_parts {
+    /* A fresh context for one chunk's records, NULL when out of memory.
+     * Called from the parsing threads: it must only allocate. */
+    void *(*open)(void *owner);
+    /* Takes a part's records after those taken before; calling thread. */
+    int (*take)(void *owner, void *part, l3d_err *err);
+    /* Frees a part (taken or not). */
+    void (*drop)(void *owner, void *part);
+    /* Forgets every record taken, before the whole file is read again
+     * into the owner's own context. */
+    void (*undo)(void *owner);
+} l3d_parts;
 
 /* Parses all of s through fn(ctx). on_read may be NULL. */
 int l3d_json_parse_stream(l3d_stream *s, const char *display, l3d_record_fn fn, void *ctx,
                           l3d_read_fn on_read, void *read_ctx, l3d_err *err);
 
-/* Parses s (of `size` bytes, -1 if unknown), in two parts when it can (see
- * above; whatever its size): records before the cut go to fn(ctx), records
- * after it to fn(ctx_b) on another thread, so fn must change nothing that
- * ctx and ctx_b share. On success *split = 1 means ctx_b holds the records
- * that follow ctx's; *split = 0 means ctx holds them all and whatever ctx_b
- * got is to be thrown away (as on failure). */
-int l3d_json_parse_split(l3d_stream *s, const char *display, int64_t size, l3d_record_fn fn,
-                         void *ctx, void *ctx_b, int *split, l3d_read_fn on_read,
-                         void *read_ctx, l3d_err *err);
+/* Parses s in chunks when it can, through
+ * fn with the contexts of `parts` (see above), else through fn(ctx) as
+ * l3d_json_parse_stream does. *chunks says how many chunks were parsed (0:
+ * the file was streamed). */
+int l3d_json_parse_table(l3d_stream *s, const char *display, l3d_record_fn fn,
+                         void *ctx, const l3d_parts *parts, void *owner, int *chunks,
+                         l3d_read_fn on_read, void *read_ctx, l3d_err *err);
 
 #endif

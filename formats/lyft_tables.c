@@ -48,20 +48,32 @@ typedef struct load_ctx {
     int seen[N_TABLES];
     char seen_where[N_TABLES][512];
     int64_t bytes_before, bytes_now;
+    uint32_t rows_before;   /* rows of the table being read, before it */
+    long records_before;
     l3d_bytes_fn progress;
     void *progress_ctx;
 } load_ctx;
 
 static int oom(l3d_err *err) { return l3d_fail(err, L3D_EINTERNAL, "out of memory"); }
 
+/* A string field, interned: looked up by its text (`stored` 0), or only
+ * stored to be read back by id (file names, annotation tokens). */
+static int intern(l3d_tables *t, const l3d_record *r, const char *key, int stored, uint32_t *out,
+                  l3d_err *err)
+{
+    const l3d_jfield *f = l3d_rec_field(r, key);
+    if (!f || f->kind != L3D_JSTR) {
+        const char *s;
+        return l3d_rec_str(r, key, &s, err);   /* its message */
+    }
+    *out = stored ? l3d_intern_store(&t->str, f->str, f->len)
+                  : l3d_intern_id_n(&t->str, f->str, f->len, 1);
+    return *out == L3D_NO_ID ? oom(err) : L3D_OK;
+}
+
 static int tok(l3d_tables *t, const l3d_record *r, const char *key, uint32_t *out, l3d_err *err)
 {
-    const char *s;
-    int rc = l3d_rec_str(r, key, &s, err);
-    if (rc)
-        return rc;
-    *out = l3d_intern_id(&t->str, s, 1);
-    return *out == L3D_NO_ID ? oom(err) : L3D_OK;
+    return intern(t, r, key, 0, out, err);
 }
 
 static int pose(const l3d_record *r, l3d_pose *p, l3d_err *err)
@@ -102,7 +114,7 @@ static int on_sample_data(l3d_tables *t, const l3d_record *r, l3d_err *err)
     TRY(tok(t, r, "ego_pose_token", &d->ego_tok, err));
     TRY(tok(t, r, "calibrated_sensor_token", &d->calib_tok, err));
     TRY(tok(t, r, "prev", &d->prev_tok, err));
-    TRY(tok(t, r, "filename", &d->filename, err));
+    TRY(intern(t, r, "filename", 1, &d->filename, err));
     TRY(l3d_rec_bool(r, "is_key_frame", &key, err));
     d->key_frame = (uint8_t)key;
     return l3d_rec_num(r, "timestamp", &d->timestamp, err);
@@ -144,11 +156,7 @@ static int on_annotation(l3d_tables *t, const l3d_record *r, l3d_err *err)
     double n;
     /* Nothing looks an annotation up by its token: store it without
      * entering it in the look-up map (half of all tokens are these). */
-    const char *token;
-    TRY(l3d_rec_str(r, "token", &token, err));
-    a->token = l3d_intern_store(&t->str, token, strlen(token));
-    if (a->token == L3D_NO_ID)
-        return oom(err);
+    TRY(intern(t, r, "token", 1, &a->token, err));
     TRY(tok(t, r, "sample_token", &a->sample_tok, err));
     TRY(tok(t, r, "instance_token", &a->instance_tok, err));
     TRY(l3d_rec_nums(r, "translation", 3, a->centre, err));
@@ -222,7 +230,7 @@ static void on_read(void *vctx, size_t n)
         c->progress(c->progress_ctx, c->bytes_now);
 }
 
-/* ---- tables read in two parts (formats/json_split.h) -------------------- */
+/* ---- tables read in chunks (formats/json_split.h) ---------------------- */
 
 /* The id fields of each table's rows; `stored` ones were added with
  * l3d_intern_store (not looked up by string). */
@@ -232,7 +240,8 @@ static const id_field ids_scene[] = {ID(l3d_scene, token), ID(l3d_scene, name)};
 static const id_field ids_sample[] = {ID(l3d_sample, token), ID(l3d_sample, scene_tok)};
 static const id_field ids_sd[] = {
     ID(l3d_sample_data, token), ID(l3d_sample_data, sample_tok), ID(l3d_sample_data, ego_tok),
-    ID(l3d_sample_data, calib_tok), ID(l3d_sample_data, prev_tok), ID(l3d_sample_data, filename),
+    ID(l3d_sample_data, calib_tok), ID(l3d_sample_data, prev_tok),
+    {offsetof(l3d_sample_data, filename), 1},
 };
 static const id_field ids_ego[] = {ID(l3d_ego_pose, token)};
 static const id_field ids_calib[] = {ID(l3d_calib, token), ID(l3d_calib, sensor_tok)};
@@ -279,8 +288,10 @@ static int append_part(l3d_tables *to, const l3d_tables *from, void **rows, uint
 static int append_table(l3d_tables *to, const l3d_tables *from, int ti, l3d_err *err)
 {
     uint32_t *remap = malloc(((size_t)from->str.n + 1) * sizeof *remap);
-    if (!remap)
+    if (!remap || !l3d_intern_reserve(&to->str, from->str.map.n)) {
+        free(remap);
         return oom(err);
+    }
     memset(remap, 0xff, ((size_t)from->str.n + 1) * sizeof *remap);
     int rc = L3D_EINTERNAL;
 #define APPEND(tab, ids)                                                                     \
@@ -304,17 +315,58 @@ static int append_table(l3d_tables *to, const l3d_tables *from, int ti, l3d_err 
     return rc;
 }
 
-static int64_t split_min(void)
+/* The parts of a table read in chunks: rows in tables of their own, with
+ * an interner of their own, appended to the owner's in file order. */
+typedef struct part { load_ctx c; l3d_tables t; } part;
+
+static void *part_open(void *owner)
 {
-    const char *e = getenv("LIDAR3D_SPLIT_MIN");
-    char *end;
-    long long v = e && *e ? strtoll(e, &end, 10) : -1;
-    return v >= 0 && *end == 0 ? (int64_t)v : L3D_SPLIT_MIN;
+    part *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    l3d_intern_init(&p->t.str);
+    p->c.t = &p->t;
+    p->c.table = ((load_ctx *)owner)->table;
+    return p;
 }
+
+static int part_take(void *owner, void *vp, l3d_err *err)
+{
+    load_ctx *c = owner;
+    return append_table(c->t, &((part *)vp)->t, table_index(c->table), err);
+}
+
+static void part_drop(void *owner, void *vp)
+{
+    (void)owner;
+    l3d_tables_free(&((part *)vp)->t);
+    free(vp);
+}
+
+static uint32_t *table_rows(l3d_tables *t, int ti)
+{
+    uint32_t *n[N_TABLES] = {
+        &t->scene.n, &t->sample.n, &t->sample_data.n, &t->ego_pose.n, &t->calib.n,
+        &t->sensor.n, &t->ann.n, &t->instance.n, &t->category.n,
+    };
+    return n[ti];
+}
+
+/* Back to the rows before the table; strings interned meanwhile stay,
+ * unused. */
+static void part_undo(void *owner)
+{
+    load_ctx *c = owner;
+    *table_rows(c->t, table_index(c->table)) = c->rows_before;
+    c->t->n_records = c->records_before;
+}
+
+static const l3d_parts table_parts = {part_open, part_take, part_drop, part_undo};
 
 static int on_table(void *vctx, const char *table, const char *display, int64_t size,
                     l3d_stream *s, l3d_err *err)
 {
+    (void)size;
     load_ctx *c = vctx;
     int ti = table_index(table);
     if (c->seen[ti])
@@ -323,20 +375,11 @@ static int on_table(void *vctx, const char *table, const char *display, int64_t 
     c->seen[ti] = 1;
     snprintf(c->seen_where[ti], sizeof c->seen_where[ti], "%s", display);
     c->table = table;
-    if (size < split_min() || !l3d_stream_path(s))
-        return l3d_json_parse_stream(s, display, on_record, c, on_read, c, err);
-    /* The second part's rows go to tables of their own, with an interner of
-     * their own, and are appended once both parts are read. */
-    l3d_tables part;
-    memset(&part, 0, sizeof part);
-    l3d_intern_init(&part.str);
-    load_ctx pc = {.t = &part, .table = table};
-    int split;
-    int rc = l3d_json_parse_split(s, display, size, on_record, c, &pc, &split, on_read, c, err);
-    if (!rc && split)
-        rc = append_table(c->t, &part, ti, err);
-    l3d_tables_free(&part);
-    return rc;
+    c->rows_before = *table_rows(c->t, ti);
+    c->records_before = c->t->n_records;
+    int chunks;
+    return l3d_json_parse_table(s, display, on_record, c, &table_parts, c, &chunks, on_read, c,
+                                err);
 }
 
 /* ---- linking: token id -> row, per table ------------------------------ */

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 uint64_t l3d_hash_bytes(const void *p, size_t n, uint64_t seed)
 {
@@ -80,10 +81,30 @@ size_t l3d_strmap_get(const l3d_strmap *m, const char *key)
     return l3d_strmap_get_n(m, key, strlen(key));
 }
 
-static int grow(l3d_strmap *m)
+/* Empty slots for cap entries. A big table is asked for huge pages: Lyft's
+ * maps reach tens of MB probed at random, where 4 KB pages cost a TLB miss
+ * per probe and a page fault per 170 slots. Zeroed by writing, as calloc's
+ * untouched pages would fault twice (a read maps the zero page, the first
+ * write copies it). */
+static l3d_strmap_slot *new_slots(size_t cap)
 {
-    size_t cap = m->cap ? 2 * m->cap : 1024;
-    l3d_strmap_slot *slots = calloc(cap, sizeof *slots);
+    size_t bytes = cap * sizeof(l3d_strmap_slot), huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes >= 2 * huge) {
+        if (posix_memalign(&p, huge, bytes) != 0)
+            return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE);   /* advice: failure is harmless */
+    } else if (!(p = malloc(bytes))) {
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Rehashes into at least `cap` slots (a power of two). */
+static int rehash(l3d_strmap *m, size_t cap)
+{
+    l3d_strmap_slot *slots = new_slots(cap);
     if (!slots)
         return 0;
     for (size_t i = 0; i < m->cap; i++) {
@@ -98,6 +119,19 @@ static int grow(l3d_strmap *m)
     m->slots = slots;
     m->cap = cap;
     return 1;
+}
+
+static int grow(l3d_strmap *m)
+{
+    return rehash(m, m->cap ? 2 * m->cap : 1024);
+}
+
+int l3d_strmap_reserve(l3d_strmap *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 1024;
+    while ((n + 1) * 10 >= cap * 7)
+        cap *= 2;
+    return cap == m->cap || rehash(m, cap);
 }
 
 int l3d_strmap_put_n(l3d_strmap *m, const char *key, size_t len, size_t val)
@@ -188,6 +222,11 @@ uint32_t l3d_intern_id_n(l3d_intern *in, const char *s, size_t len, int create)
 uint32_t l3d_intern_id(l3d_intern *in, const char *s, int create)
 {
     return l3d_intern_id_n(in, s, strlen(s), create);
+}
+
+int l3d_intern_reserve(l3d_intern *in, size_t n)
+{
+    return l3d_strmap_reserve(&in->map, in->map.n + n);
 }
 
 uint32_t l3d_intern_store(l3d_intern *in, const char *s, size_t len)

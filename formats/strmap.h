@@ -27,6 +27,8 @@ void l3d_strmap_free(l3d_strmap *m);
 void l3d_strmap_free_keys(l3d_strmap *m);
 size_t l3d_strmap_get(const l3d_strmap *m, const char *key);
 int l3d_strmap_put(l3d_strmap *m, const char *key, size_t val);   /* 0 on OOM */
+/* Makes room for n keys in all, so that putting them rehashes nothing. */
+int l3d_strmap_reserve(l3d_strmap *m, size_t n);
 
 /* The same with the key's length given (key[len] must be its NUL). */
 size_t l3d_strmap_get_n(const l3d_strmap *m, const char *key, size_t len);
@@ -54,6 +56,8 @@ uint32_t l3d_intern_id_n(l3d_intern *in, const char *s, size_t len, int create);
  * strings that are only ever read back by id (annotation tokens), which
  * would otherwise fill the map. l3d_intern_id will not find them. */
 uint32_t l3d_intern_store(l3d_intern *in, const char *s, size_t len);
+/* Makes room for n more strings in the look-up map (0 on OOM). */
+int l3d_intern_reserve(l3d_intern *in, size_t n);
 const char *l3d_intern_str(const l3d_intern *in, uint32_t id);
 
 /* FNV-1a, for checksums that are stored (sweep-pack's index checksum):

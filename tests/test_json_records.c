@@ -1,6 +1,6 @@
 /* The streaming table reader: records, field types, and the messages for
  * malformed or ill-typed input (file, line, column); and a table read in
- * two parts on two threads, which must match a whole read record for
+ * chunks on several threads, which must match a streamed read record for
  * record and message for message. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,7 +156,7 @@ static void test_numeric_arrays(void **state)
     }
 }
 
-/* ---- a table read in two parts (formats/json_split.h) ------------------ */
+/* ---- a table read in chunks (formats/json_split.h) --------------------- */
 
 enum { MAX_RECS = 4096 };
 
@@ -179,10 +179,38 @@ static int collect_tok(void *ctx, const l3d_record *r, l3d_err *err)
     return L3D_OK;
 }
 
+/* The parts: a toks each, appended to the owner's. */
+static void *part_open(void *owner)
+{
+    (void)owner;
+    return calloc(1, sizeof(toks));
+}
+
+static int part_take(void *owner, void *part, l3d_err *err)
+{
+    toks *to = owner, *from = part;
+    if (to->n + from->n > MAX_RECS)
+        return l3d_fail(err, L3D_EINTERNAL, "test: too many records");
+    memcpy(to->tok[to->n], from->tok, (size_t)from->n * sizeof from->tok[0]);
+    memcpy(&to->ts[to->n], from->ts, (size_t)from->n * sizeof from->ts[0]);
+    to->n += from->n;
+    return L3D_OK;
+}
+
+static void part_drop(void *owner, void *part)
+{
+    (void)owner;
+    free(part);
+}
+
+static void part_undo(void *owner) { ((toks *)owner)->n = 0; }
+
+static const l3d_parts test_parts = {part_open, part_take, part_drop, part_undo};
+
 typedef struct scan {
-    int two_parts;
-    toks a, b;
-    int split;
+    int chunked;
+    toks a;
+    int chunks;
     size_t bytes;
 } scan;
 
@@ -192,54 +220,65 @@ static int on_tab(void *ctx, const char *table, const char *display, int64_t siz
                   l3d_err *err)
 {
     (void)table;
+    (void)size;
     scan *c = ctx;
-    if (c->two_parts)
-        return l3d_json_parse_split(s, display, size, collect_tok, &c->a, &c->b, &c->split,
-                                    count_bytes, c, err);
+    if (c->chunked)
+        return l3d_json_parse_table(s, display, collect_tok, &c->a, &test_parts, &c->a,
+                                    &c->chunks, count_bytes, c, err);
     return l3d_json_parse_stream(s, display, collect_tok, &c->a, count_bytes, c, err);
 }
 
-/* Reads DIR/sample.json whole or in two parts; returns the code, fills err. */
-static int read_table(const char *dir, int two_parts, scan *c, l3d_err *err)
+/* Reads DIR/sample.json streamed or in chunks of about `chunk_bytes`;
+ * returns the code, fills err. */
+static int read_table(const char *dir, int chunk_bytes, scan *c, l3d_err *err)
 {
     memset(c, 0, sizeof *c);
-    c->two_parts = two_parts;
+    c->chunked = chunk_bytes > 0;
+    char v[32];
+    snprintf(v, sizeof v, "%d", chunk_bytes);
+    setenv("LIDAR3D_CHUNK_BYTES", v, 1);
     l3d_source *src;
     char *paths[] = {(char *)dir};
     assert_int_equal(l3d_source_open(&src, paths, 1, err), L3D_OK);
     const char *wanted[] = {"sample", NULL};
     int rc = l3d_source_scan(src, wanted, 0, on_tab, c, err);
     l3d_source_close(src);
+    unsetenv("LIDAR3D_CHUNK_BYTES");
     return rc;
 }
 
-/* Both ways give the same records in the same order, or the same error. */
-static void same_both_ways(const char *text, int expect_split)
+/* Streamed and in chunks of several sizes give the same records in the
+ * same order, or the same error. chunks: what to expect of the finest
+ * chunking (-1 anything, 0 streamed, 1 one chunk, 2 several). */
+static void same_both_ways(const char *text, int chunks)
 {
     const char *dir = tu_tmpdir("split");
     char p[4200];
     snprintf(p, sizeof p, "%s/sample.json", dir);
     tu_write_file(p, text);
     static scan whole, parts;
-    l3d_err e1 = {0}, e2 = {0};
-    int rc1 = read_table(dir, 0, &whole, &e1), rc2 = read_table(dir, 1, &parts, &e2);
-    assert_int_equal(rc1, rc2);
-    assert_string_equal(e1.msg, e2.msg);
-    if (rc1)
-        return;
-    if (expect_split >= 0)
-        assert_int_equal(parts.split, expect_split);
-    assert_int_equal(whole.bytes, strlen(text));
-    assert_int_equal(parts.bytes, strlen(text));
-    assert_int_equal(whole.a.n, parts.a.n + (parts.split ? parts.b.n : 0));
-    for (int i = 0; i < whole.a.n; i++) {
-        const toks *t = i < parts.a.n ? &parts.a : &parts.b;
-        int k = i < parts.a.n ? i : i - parts.a.n;
-        assert_string_equal(whole.a.tok[i], t->tok[k]);
-        assert_true(whole.a.ts[i] == t->ts[k]);
+    const int sizes[] = {1000000, 4096, 300, 1};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        l3d_err e1 = {0}, e2 = {0};
+        int rc1 = read_table(dir, 0, &whole, &e1), rc2 = read_table(dir, sizes[k], &parts, &e2);
+        assert_int_equal(rc1, rc2);
+        assert_string_equal(e1.msg, e2.msg);
+        if (rc1)
+            continue;
+        assert_int_equal(whole.bytes, strlen(text));
+        assert_int_equal(parts.bytes, strlen(text));
+        assert_int_equal(whole.a.n, parts.a.n);
+        for (int i = 0; i < whole.a.n; i++) {
+            assert_string_equal(whole.a.tok[i], parts.a.tok[i]);
+            assert_true(whole.a.ts[i] == parts.a.ts[i]);
+        }
+        if (sizes[k] == 1 && chunks >= 0) {
+            if (chunks == 2)
+                assert_true(parts.chunks > 1);
+            else
+                assert_int_equal(parts.chunks, chunks);
+        }
     }
-    if (parts.split)
-        assert_true(parts.a.n > 0 && parts.b.n > 0);
 }
 
 /* n records, one per line as Lyft writes them; record `bad` (if >= 0)
@@ -262,32 +301,36 @@ static char *records(int n, const char *sep, int bad, const char *with)
     return s;
 }
 
-static void test_two_parts_same_as_whole(void **state)
+static void test_chunks_same_as_whole(void **state)
 {
     (void)state;
     char *t = records(1000, ",\n", -1, NULL);
-    same_both_ways(t, 1);
+    same_both_ways(t, 2);
     free(t);
     t = records(1000, ",\n  ", -1, NULL);   /* indented lines */
+    same_both_ways(t, 2);
+    free(t);
+    t = records(1000, "\n, ", -1, NULL);    /* commas leading lines: no line to cut at */
     same_both_ways(t, 1);
     free(t);
     t = records(1000, ", ", -1, NULL);      /* one line: nowhere to cut */
-    same_both_ways(t, 0);
+    same_both_ways(t, 1);
     free(t);
-    /* lines that start objects nested in records are not cut at */
+    /* lines that start objects nested in records: such a cut is refused */
     char *nested = malloc(200000);
     size_t len = (size_t)sprintf(nested, "[");
     for (int i = 0; i < 600; i++)
         len += (size_t)sprintf(nested + len, "%s{\"token\": \"n%d\", \"timestamp\": 1, \"o\":\n{\"a\": 1}}",
                                i ? ", " : "", i);
     sprintf(nested + len, "]");
-    same_both_ways(nested, -1);
+    same_both_ways(nested, 0);
     free(nested);
-    same_both_ways("[\n{\"token\": \"a\", \"timestamp\": 1}\n]", -1);
-    same_both_ways("[]", -1);
+    same_both_ways("[\n{\"token\": \"a\", \"timestamp\": 1}\n]", 1);
+    same_both_ways("[]", 1);
+    same_both_ways(" \n[ ]\n", 1);
 }
 
-static void test_two_parts_report_errors_as_whole(void **state)
+static void test_chunks_report_errors_as_whole(void **state)
 {
     (void)state;
     const char *bad[] = {
@@ -300,7 +343,7 @@ static void test_two_parts_report_errors_as_whole(void **state)
         "{\"token\": \"x\", \"timestamp\": 1}, 7",      /* not an object either */
         "{\"token\": \"x\", \"timestamp\": 1},",        /* two commas */
     };
-    int where[] = {3, 400, 620, 999};   /* both parts, near the cut, last */
+    int where[] = {0, 3, 400, 620, 999};   /* first, early, middle, last */
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++)
         for (size_t w = 0; w < sizeof where / sizeof *where; w++) {
             char *t = records(1000, ",\n", where[w], bad[b]);
@@ -326,8 +369,8 @@ int main(void)
         cmocka_unit_test(test_malformed_json_has_line_and_column),
         cmocka_unit_test(test_schema_errors_name_record_and_field),
         cmocka_unit_test(test_numeric_arrays),
-        cmocka_unit_test(test_two_parts_same_as_whole),
-        cmocka_unit_test(test_two_parts_report_errors_as_whole),
+        cmocka_unit_test(test_chunks_same_as_whole),
+        cmocka_unit_test(test_chunks_report_errors_as_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

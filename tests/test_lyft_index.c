@@ -400,29 +400,36 @@ static void test_corrupt_and_nonfinite_bins(void **state)
     done(&r);
 }
 
-/* Tables read in two parts on two threads (formats/json_split.h; the tool
- * does so above LIDAR3D_SPLIT_MIN bytes, here for every table) give the
- * same output, and on each defect the same message, as whole reads. */
-static void same_in_two_parts(const char *d)
+/* Tables read in chunks on several threads (formats/json_split.h; here
+ * chunks of 64 bytes, about a record each) give the same output, and on
+ * each defect the same message, as tables streamed through yajl. */
+static void same_in_chunks(const char *d)
 {
     char cmd[9000];
     char *out1, *err1, *out2, *err2;
-    snprintf(cmd, sizeof cmd, "LIDAR3D_SPLIT_MIN=1000000000 '%s' '%s'", tu_tool("lyft-index"), d);
+    snprintf(cmd, sizeof cmd, "LIDAR3D_CHUNK_BYTES=0 '%s' '%s'", tu_tool("lyft-index"), d);
     int rc1 = tu_run(cmd, &out1, &err1);
-    snprintf(cmd, sizeof cmd, "LIDAR3D_SPLIT_MIN=0 '%s' '%s'", tu_tool("lyft-index"), d);
+    snprintf(cmd, sizeof cmd, "LIDAR3D_CHUNK_BYTES=64 '%s' '%s'", tu_tool("lyft-index"), d);
     int rc2 = tu_run(cmd, &out2, &err2);
     if (rc1 != rc2 || strcmp(out1, out2) || strcmp(err1, err2))
-        fail_msg("%s: whole: exit %d, %s; in two parts: exit %d, %s", d, rc1, err1, rc2, err2);
+        fail_msg("%s: streamed: exit %d, %s; in chunks: exit %d, %s", d, rc1, err1, rc2, err2);
     free(out1);
     free(err1);
     free(out2);
     free(err2);
 }
 
-static void test_tables_in_two_parts(void **state)
+static void test_tables_in_chunks(void **state)
 {
     (void)state;
-    same_in_two_parts(tiny());
+    same_in_chunks(tiny());
+    /* real tables: one field per line (lyft-scene), one line (lyft-mini) */
+    const char *real[] = {"lyft-scene", "lyft-mini"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *d = tu_shared_data(real[i]);
+        if (d)
+            same_in_chunks(d);
+    }
     const char *defects[][3] = {
         {"train_data/ego_pose.json", "\"ep1\",", "\"ep1\" "},
         {"train_data/ego_pose.json", "\"ep3\",", "\"ep3\" "},
@@ -439,7 +446,7 @@ static void test_tables_in_two_parts(void **state)
     for (size_t i = 0; i < sizeof defects / sizeof *defects; i++) {
         const char *d = tiny();
         replace_in(d, defects[i][0], defects[i][1], defects[i][2]);
-        same_in_two_parts(d);
+        same_in_chunks(d);
     }
 }
 
@@ -522,7 +529,7 @@ int main(void)
         cmocka_unit_test(test_missing_lidar_policies),
         cmocka_unit_test(test_corrupt_and_nonfinite_bins),
         cmocka_unit_test(test_output_file_is_atomic),
-        cmocka_unit_test(test_tables_in_two_parts),
+        cmocka_unit_test(test_tables_in_chunks),
         cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,7 @@
 
 /* Chunk size aimed at; LIDAR3D_CHUNK_BYTES overrides it (the tests make it
  * tiny), and LIDAR3D_CHUNK_BYTES=0 turns the chunked fast path off. */
-#define L3D_CHUNK_BYTES (8 << 20)
+#define L3D_CHUNK_BYTES (2 << 20)
 /* A chunk larger than this (no line to cut at) sends the file to yajl. */
 #define L3D_CHUNK_MAX (64 << 20)
 

@@ -53,19 +53,24 @@ static const char *keep(l3d_json_fast *p, od::raw_json_string raw, size_t *len)
 /* A number's value. simdjson 3.0.1 (Debian 12's) computes a wrong value
  * for some numbers of more than 19 digits (its issue #2093: "0.95" followed
  * by 18 zeros gives 0.0277), so those are parsed again as
- * formats/json_records.c parses every number; simdjson has checked the
- * grammar by then. Python writes at most 17 digits, so this is rare. */
+ * formats/json_records.c parses every number, simdjson having checked the
+ * grammar. Python writes at most 17 significant digits, so that is rare. */
 static bool number(od::value v, double *out)
 {
     if (v.get_double().get(*out) != SUCCESS)
         return false;
-    std::string_view raw = v.raw_json_token();   /* to the next token */
-    if (raw.size() < 20)
+    std::string_view raw = v.raw_json_token();   /* up to the next token */
+    if (raw.size() < 19)
         return true;
-    size_t n = 0;
-    while (n < raw.size() && std::strchr("0123456789.eE+-", raw[n]) && raw[n])
-        n++;
-    return n < 20 || l3d_strtod(raw.data(), n, out) == 0;
+    size_t n = 0, digits = 0;
+    for (; n < raw.size(); n++) {
+        char c = raw[n];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E')
+            break;
+    }
+    return digits < 19 || l3d_strtod(raw.data(), n, out) == 0;
 }
 
 /* Visits every part of a value not kept in the record, so that what yajl

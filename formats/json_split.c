@@ -13,7 +13,7 @@
 #include "formats/fileio.h"
 #include "formats/json_fast.h"
 
-enum { STREAM_BUF = 1 << 16, WINDOW = 1 << 16, CUT_SEARCH = 1 << 20, MAX_THREADS = 8 };
+enum { STREAM_BUF = 1 << 16, WINDOW = 1 << 16, CUT_SEARCH = 1 << 20, MAX_THREADS = 16 };
 
 static int oom(l3d_err *err) { return l3d_fail(err, L3D_EINTERNAL, "out of memory"); }
 

@@ -8,7 +8,7 @@
 
 /* Enough slots that workers rarely wait for the caller and the reverse,
  * few enough that they stay small (a line is ~15 KB before its boxes). */
-enum { N_SLOTS = 32, MAX_WORKERS = 4 };
+enum { N_SLOTS = 64, MAX_WORKERS = 8 };
 
 typedef enum { FREE, QUEUED, FORMATTING, DONE } slot_state;
 

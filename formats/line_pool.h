@@ -18,7 +18,7 @@ typedef struct l3d_line_pool l3d_line_pool;
 /* Gets one line's text (newline included); returns L3D_OK to go on. */
 typedef int (*l3d_text_sink)(void *ctx, const char *text, size_t len, l3d_err *err);
 
-/* n_workers <= 0: one per online CPU (at most 4). */
+/* n_workers <= 0: one per online CPU (at most 8). */
 int l3d_line_pool_start(l3d_line_pool **pool, int n_workers, l3d_text_sink sink, void *sink_ctx,
                         l3d_err *err);
 

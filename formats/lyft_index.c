@@ -56,26 +56,26 @@ static int resolve_lidar(const l3d_tables *t, l3d_source *src, const l3d_sample_
                          l3d_err *err)
 {
     const char *name = l3d_str(t, sd->filename);
-    l3d_lidar_loc loc;
+    const l3d_lidar_loc *loc;
     int rc = l3d_source_find_lidar(src, name, verify, &loc, err);
     if (rc)
         return rc;
     f->nonfinite = -1;
     f->tail_bytes = 0;
-    if (!loc.found) {
+    if (!loc->found) {
         f->num_points = -1;
         return copy_str(f->path, sizeof f->path, name, "LiDAR file name", err);
     }
-    if (key_root && strcmp(key_root, loc.root) != 0)
+    if (key_root && strcmp(key_root, loc->root) != 0)
         return l3d_fail(err, L3D_EINPUT,
                         "sweep '%s' lies in '%s' but its key frame in '%s': all LiDAR files of a "
                         "sample must come from one source",
-                        name, loc.root, key_root);
-    *root = loc.root;
-    f->num_points = loc.size / 20;
-    f->tail_bytes = loc.size % 20;
-    f->nonfinite = loc.nonfinite;
-    return copy_str(f->path, sizeof f->path, loc.rel, "LiDAR path", err);
+                        name, loc->root, key_root);
+    *root = loc->root;
+    f->num_points = loc->size / 20;
+    f->tail_bytes = loc->size % 20;
+    f->nonfinite = loc->nonfinite;
+    return copy_str(f->path, sizeof f->path, loc->rel, "LiDAR path", err);
 }
 
 int l3d_index_build(const l3d_tables *t, l3d_source *src, uint32_t sample_row,

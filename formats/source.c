@@ -434,14 +434,15 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, int verify
                                l3d_lidar_loc *loc, l3d_err *err);
 
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
-                          l3d_lidar_loc *loc, l3d_err *err)
+                          const l3d_lidar_loc **loc, l3d_err *err)
 {
     size_t k = l3d_strmap_get(&src->found, filename);
     if (k) {
-        *loc = src->locs[k - 1];
+        *loc = &src->locs[k - 1];
         return L3D_OK;
     }
-    int rc = find_lidar_uncached(src, filename, verify, loc, err);
+    l3d_lidar_loc found;
+    int rc = find_lidar_uncached(src, filename, verify, &found, err);
     if (rc)
         return rc;
     if (src->n_locs == src->cap_locs) {
@@ -457,7 +458,8 @@ int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
         free(key);
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     }
-    src->locs[src->n_locs++] = *loc;
+    src->locs[src->n_locs] = found;
+    *loc = &src->locs[src->n_locs++];
     return L3D_OK;
 }
 

@@ -58,9 +58,11 @@ typedef struct l3d_lidar_loc {
 } l3d_lidar_loc;
 
 /* Resolves sample_data.filename; with verify, reads a folder file and counts
- * non-finite floats (archives were verified during the scan). */
+ * non-finite floats (archives were verified during the scan). Answers are
+ * remembered: *loc points at the source's copy, valid until the next call
+ * (a sweep is looked up again by each of the next ten samples). */
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
-                          l3d_lidar_loc *loc, l3d_err *err);
+                          const l3d_lidar_loc **loc, l3d_err *err);
 
 /* Where LiDAR files are looked for first: the root of the first folder
  * source, else the first archive. Used as an index line's root when its

@@ -3,11 +3,13 @@
 #
 #   bench/index_vs_sdk.sh            (from anywhere; `make` first)
 #
-# 1. Tables: bin/lyft-synth --tables-only when that tool exists, else
-#    bench/make_tables.py (22 680 samples, 189 504 sample_data, 638 179 annotations,
-#    ...). Generated once into $BENCH_OUT/tables-{synth,python} and reused while the generator is
-#    the same; REGEN=1 forces a new set; TABLES=DIR benchmarks an existing dataset;
-#    TABLES_GEN=python or TABLES_GEN=synth picks the generator (default: synth if built).
+# 1. Tables: bench/make_tables.py, Lyft v1.01-train's sizes (22 680 samples, 189 504
+#    sample_data of LIDAR_TOP, the other LiDARs and 7 cameras, 177 789 ego poses,
+#    638 179 annotations; 626 MiB of JSON). Generated once into $BENCH_OUT/tables-python
+#    and reused while the generator is the same; REGEN=1 forces a new set; TABLES=DIR
+#    benchmarks an existing dataset; TABLES_GEN=synth uses bin/lyft-synth --tables-only
+#    instead (its sample_data are LIDAR_TOP's only: 22 680, so its tables are smaller
+#    than Lyft's where the SDK spends much of its time).
 # 2. Runs, one after the other, each under /usr/bin/time -v with the table files
 #    already in the page cache:
 #      a. bin/lyft-index --missing-lidar keep -o $BENCH_OUT/index.jsonl TABLES
@@ -46,11 +48,10 @@ else
     if [ -x "$BIN/lyft-synth" ] && "$BIN/lyft-synth" --help 2>&1 | grep -q -- --tables-only; then
         have_synth=1
     fi
-    case ${TABLES_GEN:-auto} in
+    case ${TABLES_GEN:-python} in
     synth) [ $have_synth = 1 ] || die "TABLES_GEN=synth but $BIN/lyft-synth --tables-only is not there" ;;
     python) have_synth=0 ;;
-    auto) ;;
-    *) die "TABLES_GEN must be auto, synth or python" ;;
+    *) die "TABLES_GEN must be python or synth" ;;
     esac
     if [ $have_synth = 1 ]; then
         gen="$BIN/lyft-synth --tables-only"

@@ -167,6 +167,7 @@ typedef struct job {
     void **part;             /* [n] */
     int *state;              /* [n], under mu */
     int64_t reported;        /* bytes told to on_read */
+    int taken, ahead;        /* chunks taken; how many may wait to be (under mu) */
     atomic_int next, failed;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -233,11 +234,18 @@ static void *worker(void *arg)
     l3d_json_fast *fp = l3d_json_fast_new();
     char *buf = NULL;
     size_t cap = 0;
-    while (!atomic_load(&j->failed)) {
+    for (;;) {
         int i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
             break;
-        int rc = fp ? parse_chunk(j, fp, &buf, &cap, i) : L3D_EINTERNAL;
+        /* at most `ahead` chunks parsed and not yet taken: memory stays
+         * bounded however slow the taking */
+        pthread_mutex_lock(&j->mu);
+        while (i >= j->taken + j->ahead && !atomic_load(&j->failed))
+            pthread_cond_wait(&j->cv, &j->mu);
+        pthread_mutex_unlock(&j->mu);
+        /* after a failure the rest are only marked, so that none is left pending */
+        int rc = atomic_load(&j->failed) || !fp ? L3D_EINTERNAL : parse_chunk(j, fp, &buf, &cap, i);
         if (rc)
             atomic_store(&j->failed, 1);
         pthread_mutex_lock(&j->mu);
@@ -263,10 +271,13 @@ static int run_chunks(job *j, l3d_read_fn on_read, void *read_ctx, l3d_err *err)
 {
     int n_threads = j->n < n_cpus() ? j->n : n_cpus(), started = 0;
     pthread_t threads[MAX_THREADS];
+    j->ahead = 4 * n_threads;
     for (int t = 0; t < n_threads; t++)
         started += pthread_create(&threads[started], NULL, worker, j) == 0;
-    if (!started)
+    if (!started) {
+        j->ahead = j->n;   /* all parsed here, then taken */
         worker(j);
+    }
     int rc = L3D_OK;
     for (int i = 0; i < j->n && !rc; i++) {
         pthread_mutex_lock(&j->mu);
@@ -284,9 +295,17 @@ static int run_chunks(job *j, l3d_read_fn on_read, void *read_ctx, l3d_err *err)
         rc = j->parts->take(j->owner, j->part[i], err);
         j->parts->drop(j->owner, j->part[i]);
         j->part[i] = NULL;
+        pthread_mutex_lock(&j->mu);
+        j->taken = i + 1;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
     }
-    if (rc)
+    if (rc) {
         atomic_store(&j->failed, 1);
+        pthread_mutex_lock(&j->mu);
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    }
     for (int t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
     for (int i = 0; i < j->n; i++)

@@ -12,8 +12,9 @@
  * caller refuses) the caller undoes what it took and the whole file is read
  * again by yajl (formats/json_records), whose message names the file, line
  * and column. Archive members, and files with no line to cut at, are
- * streamed through yajl. Either way memory stays bounded by a few chunks,
- * never a whole file. */
+ * streamed through yajl. Either way memory stays bounded by a few chunks
+ * per thread, never a whole file. The chunks are mapped from the file, so a
+ * table must not be truncated while it is read (that would be SIGBUS). */
 #ifndef LIDAR3D_FORMATS_JSON_SPLIT_H
 #define LIDAR3D_FORMATS_JSON_SPLIT_H
 

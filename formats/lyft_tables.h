@@ -1,6 +1,7 @@
 /* The Lyft/nuScenes JSON tables, reduced to the fields LiDAR detection uses.
  *
- * Every table is streamed once (formats/json_records) into compact arrays;
+ * Every table is read once (formats/json_split: in chunks on every CPU, or
+ * streamed) into compact arrays;
  * tokens and names are interned into dense ids, so the 638k annotations and
  * 189k sample_data of Lyft train take tens of MB, not a DOM of the files.
  * After loading, every reference is resolved to a row index, and dangling

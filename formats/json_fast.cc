@@ -198,14 +198,8 @@ static bool fill_record(l3d_json_fast *p, od::object o)
         od::field field;
         if (std::move(fr).get(field) != SUCCESS || p->rec.n >= L3D_REC_MAX_FIELDS)
             return false;
-        int i = p->rec.n++;
-        l3d_jfield *f = &p->rec.f[i];
-        f->kind = L3D_JNULL;
-        f->boolean = 0;
-        f->num = 0;
-        f->str = NULL;
-        f->len = 0;
-        f->n_nums = 0;
+        l3d_jfield *f = &p->rec.f[p->rec.n++];
+        l3d_jfield_clear(f);
         size_t key_len;
         if (!(f->key = keep(p, field.key(), &key_len)) || !fill_field(p, f, field.value()))
             return false;

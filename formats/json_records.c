@@ -167,15 +167,7 @@ static int cb_map_key(void *vp, const unsigned char *k, size_t n)
     if (p->rec.n >= L3D_REC_MAX_FIELDS)
         return fail(p, L3D_ESCHEMA, "record has too many fields");
     int i = p->rec.n++;
-    l3d_jfield *f = &p->rec.f[i];
-    /* all but nums[], which only n_nums counts (a memset was a hot spot) */
-    f->key = NULL;
-    f->kind = L3D_JNULL;
-    f->boolean = 0;
-    f->num = 0;
-    f->str = NULL;
-    f->len = 0;
-    f->n_nums = 0;
+    l3d_jfield_clear(&p->rec.f[i]);
     if (!buf_add(p, (const char *)k, n, &p->key_off[i]))
         return fail(p, L3D_EINTERNAL, "out of memory");
     p->cur = i;

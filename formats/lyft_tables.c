@@ -66,8 +66,10 @@ static int intern(l3d_tables *t, const l3d_record *r, const char *key, int store
         const char *s;
         return l3d_rec_str(r, key, &s, err);   /* its message */
     }
-    *out = stored ? l3d_intern_store(&t->str, f->str, f->len)
-                  : l3d_intern_id_n(&t->str, f->str, f->len, 1);
+    /* up to a NUL, as everything that reads them back as C strings does */
+    size_t len = strlen(f->str);
+    *out = stored ? l3d_intern_store(&t->str, f->str, len)
+                  : l3d_intern_id_n(&t->str, f->str, len, 1);
     return *out == L3D_NO_ID ? oom(err) : L3D_OK;
 }
 

@@ -6,7 +6,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,7 +156,6 @@ enum { PENDING, PARSED, FAILED };
 
 typedef struct job {
     int fd;
-    int64_t size;            /* of the file */
     const char *display;
     const int64_t *cut;
     int n;
@@ -173,59 +171,40 @@ typedef struct job {
     pthread_cond_t cv;
 } job;
 
-/* Chunk i as an array of its own: from the byte before its first record,
- * made '[', to the comma after its last record, made ']' (the last chunk
- * ends at the file's own ']'), with readable padding after it. The bytes
- * are mapped privately from the file, so that only the two changed pages
- * are copied; where the padding would run past the file's last page they
- * are read into *buf instead. */
+/* Chunk i as an array of its own, read into *buf: "[" + its bytes, less the
+ * comma after its last record, + "]" and the parser's padding. (Mapping the
+ * file instead saved no time, and a file cut short while mapped would be a
+ * SIGBUS rather than an error.) */
 static int parse_chunk(job *j, l3d_json_fast *fp, char **buf, size_t *cap, int i)
 {
-    int64_t from = j->cut[i] - 1, to = j->cut[i + 1];   /* text is [from, to) and on */
-    int64_t page = sysconf(_SC_PAGESIZE), map_from = from / page * page;
-    int64_t file_end = (j->size + page - 1) / page * page;
-    int64_t map_to = (to + 1 + L3D_JSON_FAST_PADDING + page - 1) / page * page;
-    void *map = MAP_FAILED;
-    if (map_to <= file_end)
-        map = mmap(NULL, (size_t)(map_to - map_from), PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                   j->fd, (off_t)map_from);
-    char *t;
-    size_t n = (size_t)(to - from);
-    if (map != MAP_FAILED) {
-        t = (char *)map + (from - map_from);
-    } else {
-        if (n + 1 + L3D_JSON_FAST_PADDING > *cap) {
-            free(*buf);
-            *cap = n + 1 + L3D_JSON_FAST_PADDING;
-            if (!(*buf = malloc(*cap)))
-                return L3D_EINTERNAL;
-        }
-        t = *buf;
-        if (l3d_pread_all(j->fd, t, n, from))
-            return L3D_EIO;
-        memset(t + n, 0, 1 + L3D_JSON_FAST_PADDING);
+    size_t n = (size_t)(j->cut[i + 1] - j->cut[i]);
+    if (n + 2 + L3D_JSON_FAST_PADDING > *cap) {
+        free(*buf);
+        *cap = n + 2 + L3D_JSON_FAST_PADDING;
+        if (!(*buf = malloc(*cap)))
+            return L3D_EINTERNAL;
     }
-    int rc = L3D_OK;
-    size_t end = n;   /* the closing bracket's offset in t */
+    char *b = *buf;
+    b[0] = '[';
+    if (l3d_pread_all(j->fd, b + 1, n, j->cut[i]))
+        return L3D_EIO;
+    size_t end = n + 1;
     if (i < j->n - 1) {
-        while (end > 1 && is_ws((unsigned char)t[end - 1]))
-            end--;
-        if (end <= 1 || t[--end] != ',')
-            rc = L3D_EJSON;   /* not cut between two records */
+        size_t k = end;
+        while (k > 1 && is_ws((unsigned char)b[k - 1]))
+            k--;
+        if (k <= 1 || b[k - 1] != ',')
+            return L3D_EJSON;   /* not cut between two records */
+        b[k - 1] = ' ';
     }
-    if (!rc && !(j->part[i] = j->parts->open(j->owner)))
-        rc = L3D_EINTERNAL;
-    if (!rc) {
-        t[0] = '[';
-        t[end] = ']';
-        long n_records;
-        l3d_err ignored;
-        rc = l3d_json_fast_parse(fp, t, end + 1, j->display, j->fn, j->part[i], &n_records,
-                                 &ignored);
-    }
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)(map_to - map_from));
-    return rc;
+    b[end] = ']';
+    memset(b + end + 1, 0, L3D_JSON_FAST_PADDING);
+    if (!(j->part[i] = j->parts->open(j->owner)))
+        return L3D_EINTERNAL;
+    long n_records;
+    l3d_err ignored;
+    return l3d_json_fast_parse(fp, b, end + 1, j->display, j->fn, j->part[i], &n_records,
+                               &ignored);
 }
 
 static void *worker(void *arg)
@@ -338,7 +317,7 @@ int l3d_json_parse_table(l3d_stream *s, const char *display, l3d_record_fn fn,
     int64_t *cut = NULL, reported = 0;
     int n = 0;
     if (fd >= 0 && fstat(fd, &st) == 0 && plan_chunks(fd, st.st_size, target, &cut, &n) == 0) {
-        job j = {.fd = fd, .size = st.st_size, .display = display, .cut = cut, .n = n, .fn = fn, .parts = parts,
+        job j = {.fd = fd, .display = display, .cut = cut, .n = n, .fn = fn, .parts = parts,
                  .owner = owner};
         j.part = calloc((size_t)n, sizeof *j.part);
         j.state = calloc((size_t)n, sizeof *j.state);

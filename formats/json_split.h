@@ -13,8 +13,7 @@
  * again by yajl (formats/json_records), whose message names the file, line
  * and column. Archive members, and files with no line to cut at, are
  * streamed through yajl. Either way memory stays bounded by a few chunks
- * per thread, never a whole file. The chunks are mapped from the file, so a
- * table must not be truncated while it is read (that would be SIGBUS). */
+ * per thread, never a whole file. */
 #ifndef LIDAR3D_FORMATS_JSON_SPLIT_H
 #define LIDAR3D_FORMATS_JSON_SPLIT_H
 

@@ -325,8 +325,7 @@ static void test_chunks_same_as_whole(void **state)
     sprintf(nested + len, "]");
     same_both_ways(nested, 0);
     free(nested);
-    /* the array's end within the parser's padding of a page end: the last
-     * chunk is read, not mapped */
+    /* files ending around a page end, with spaces before the final ']' */
     for (size_t size = 8192 - 70; size <= 8192 + 2; size += 9) {
         t = records(60, ",\n", -1, NULL);
         size_t len = strlen(t) - 2;   /* less "]\n" */

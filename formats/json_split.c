@@ -12,7 +12,7 @@
 #include "formats/fileio.h"
 #include "formats/json_fast.h"
 
-enum { STREAM_BUF = 1 << 16, WINDOW = 1 << 16, CUT_SEARCH = 1 << 20, MAX_THREADS = 16 };
+enum { STREAM_BUF = 1 << 16, WINDOW = 1 << 16, CUT_SEARCH = 1 << 20, MAX_THREADS = 8 };
 
 static int oom(l3d_err *err) { return l3d_fail(err, L3D_EINTERNAL, "out of memory"); }
 
@@ -250,7 +250,7 @@ static int run_chunks(job *j, l3d_read_fn on_read, void *read_ctx, l3d_err *err)
 {
     int n_threads = j->n < n_cpus() ? j->n : n_cpus(), started = 0;
     pthread_t threads[MAX_THREADS];
-    j->ahead = 4 * n_threads;
+    j->ahead = 2 * n_threads;
     for (int t = 0; t < n_threads; t++)
         started += pthread_create(&threads[started], NULL, worker, j) == 0;
     if (!started) {

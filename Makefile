@@ -11,7 +11,7 @@ BUILD   ?= build
 BIN     ?= bin
 VERSION := 0.1.0
 
-DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev \
+DEB_PACKAGES := build-essential pkg-config libyajl-dev libarchive-dev libcmocka-dev libfmt-dev \
                 libhdf5-dev hdf5-tools libopenblas-dev libpng-dev libsimdjson-dev zip
 
 ifeq ($(V),1)
@@ -22,7 +22,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-PKGS    := yajl simdjson libarchive hdf5 openblas libpng
+PKGS    := yajl simdjson fmt libarchive hdf5 openblas libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

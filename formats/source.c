@@ -26,6 +26,9 @@ typedef struct input {
     int is_dir;
     char tables[PATH_MAX];   /* folder: absolute table folder ("" if none) */
     char root[PATH_MAX];     /* folder: dataset root for LiDAR files */
+    int root_fd;             /* root opened O_PATH on first look-up; -1 before (or if it
+                                fails): LiDAR files are stat'ed relative to it, which
+                                walks two path components instead of the whole path */
 } input;
 
 struct l3d_source {
@@ -135,6 +138,8 @@ int l3d_source_open(l3d_source **out, char *const *paths, int n_paths, l3d_err *
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     }
     src->n = n_paths;
+    for (int i = 0; i < n_paths; i++)
+        src->in[i].root_fd = -1;
     l3d_strmap_init(&src->bins);
     l3d_strmap_init(&src->found);
     l3d_strmap_init(&src->dirs);
@@ -177,6 +182,9 @@ void l3d_source_close(l3d_source *src)
     l3d_strmap_free_keys(&src->found);
     l3d_strmap_free_keys(&src->dirs);
     free(src->locs);
+    for (int i = 0; i < src->n; i++)
+        if (src->in[i].root_fd >= 0)
+            close(src->in[i].root_fd);
     free(src->in);
     free(src);
 }
@@ -485,6 +493,20 @@ static int folder_present(l3d_source *src, const char *path)
     return v == 2;
 }
 
+/* is_file(path) for path = in->root + "/" + rel, through in->root_fd. */
+static int is_file_in(input *in, const char *rel, const char *path, int64_t *size)
+{
+    if (in->root_fd < 0)
+        in->root_fd = open(in->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (in->root_fd < 0 || rel[0] == '/')   /* fstatat would ignore the folder */
+        return is_file(path, size);
+    struct stat st;
+    if (fstatat(in->root_fd, rel, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    *size = (int64_t)st.st_size;
+    return 1;
+}
+
 static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
                                l3d_lidar_loc *loc, l3d_err *err)
 {
@@ -507,7 +529,7 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, int verify
             int in_dir = folder_present(src, path);
             if (in_dir < 0)
                 return l3d_fail(err, L3D_EINTERNAL, "out of memory");
-            if (!in_dir || !is_file(path, &size))
+            if (!in_dir || !is_file_in(in, rel, path, &size))
                 continue;
             loc->found = 1;
             loc->root = in->root;

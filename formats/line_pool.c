@@ -10,9 +10,10 @@
  * few enough that they stay small (a line is ~15 KB before its boxes). */
 enum { N_SLOTS = 64, MAX_WORKERS = 8 };
 
-typedef enum { FREE, QUEUED, FORMATTING, DONE } slot_state;
+typedef enum { FREE, QUEUED, BUSY, DONE } slot_state;
 
 typedef struct slot {
+    uint32_t job;
     l3d_index_line line;
     char *text;
     size_t len, cap;
@@ -29,10 +30,12 @@ struct l3d_line_pool {
     slot slots[N_SLOTS];
     uint64_t submitted, claimed, drained;
     int stop;
+    int caller_waits;   /* workers wake the caller only while it waits */
     int n_workers;
     pthread_t workers[MAX_WORKERS];
-    l3d_text_sink sink;
-    void *sink_ctx;
+    l3d_line_build build;
+    l3d_line_sink sink;
+    void *ctx;
 };
 
 static void *work(void *arg)
@@ -45,14 +48,17 @@ static void *work(void *arg)
         if (p->claimed == p->submitted)
             break;
         slot *s = &p->slots[p->claimed++ % N_SLOTS];
-        s->state = FORMATTING;
+        s->state = BUSY;
         pthread_mutex_unlock(&p->mu);
         s->len = 0;
-        int rc = l3d_index_line_append(&s->text, &s->len, &s->cap, &s->line, &s->err);
+        int rc = p->build(p->ctx, s->job, &s->line, &s->err);
+        if (rc == L3D_OK)
+            rc = l3d_index_line_append(&s->text, &s->len, &s->cap, &s->line, &s->err);
         pthread_mutex_lock(&p->mu);
         s->rc = rc;
         s->state = DONE;
-        pthread_cond_broadcast(&p->done_cv);
+        if (p->caller_waits)
+            pthread_cond_signal(&p->done_cv);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -81,8 +87,8 @@ static void free_pool(l3d_line_pool *p)
     free(p);
 }
 
-int l3d_line_pool_start(l3d_line_pool **out, int n_workers, l3d_text_sink sink, void *sink_ctx,
-                        l3d_err *err)
+int l3d_line_pool_start(l3d_line_pool **out, int n_workers, l3d_line_build build,
+                        l3d_line_sink sink, void *ctx, l3d_err *err)
 {
     *out = NULL;
     if (n_workers <= 0) {
@@ -99,8 +105,9 @@ int l3d_line_pool_start(l3d_line_pool **out, int n_workers, l3d_text_sink sink, 
     pthread_cond_init(&p->done_cv, NULL);
     for (int i = 0; i < N_SLOTS; i++)
         l3d_index_line_init(&p->slots[i].line);
+    p->build = build;
     p->sink = sink;
-    p->sink_ctx = sink_ctx;
+    p->ctx = ctx;
     for (int i = 0; i < n_workers; i++) {
         if (pthread_create(&p->workers[i], NULL, work, p) != 0) {
             if (i > 0)
@@ -119,14 +126,17 @@ static int drain_one(l3d_line_pool *p, l3d_err *err)
 {
     slot *s = &p->slots[p->drained % N_SLOTS];
     pthread_mutex_lock(&p->mu);
-    while (s->state != DONE)
+    while (s->state != DONE) {
+        p->caller_waits = 1;
         pthread_cond_wait(&p->done_cv, &p->mu);
+    }
+    p->caller_waits = 0;
     pthread_mutex_unlock(&p->mu);
     if (s->rc) {
         *err = s->err;
         return s->rc;
     }
-    int rc = p->sink(p->sink_ctx, s->text, s->len, err);
+    int rc = p->sink(p->ctx, &s->line, s->text, s->len, err);
     if (rc)
         return rc;
     s->state = FREE;   /* no worker looks at a slot the queue has passed */
@@ -134,20 +144,21 @@ static int drain_one(l3d_line_pool *p, l3d_err *err)
     return L3D_OK;
 }
 
-l3d_index_line *l3d_line_pool_next(l3d_line_pool *p, l3d_err *err)
+int l3d_line_pool_submit(l3d_line_pool *p, uint32_t job, l3d_err *err)
 {
-    if (p->submitted - p->drained == N_SLOTS && drain_one(p, err))
-        return NULL;
-    return &p->slots[p->submitted % N_SLOTS].line;
-}
-
-void l3d_line_pool_submit(l3d_line_pool *p)
-{
+    if (p->submitted - p->drained == N_SLOTS) {
+        int rc = drain_one(p, err);
+        if (rc)
+            return rc;
+    }
     pthread_mutex_lock(&p->mu);
-    p->slots[p->submitted % N_SLOTS].state = QUEUED;
+    slot *s = &p->slots[p->submitted % N_SLOTS];
+    s->job = job;
+    s->state = QUEUED;
     p->submitted++;
     pthread_cond_signal(&p->queued_cv);
     pthread_mutex_unlock(&p->mu);
+    return L3D_OK;
 }
 
 int l3d_line_pool_finish(l3d_line_pool *p, int discard, l3d_err *err)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,10 @@ struct l3d_source {
     l3d_strmap dirs;         /* folder -> 1 absent, 2 present: a file in an absent folder
                                 needs no stat of its own (missing LiDAR folders cost
                                 four failed stats per file) */
-    l3d_lidar_loc *locs;
-    size_t n_locs, cap_locs;
+    pthread_mutex_t lidar_mu; /* l3d_source_find_lidar is called from several threads:
+                                 this guards found, dirs and locs */
+    l3d_lidar_loc **loc_blocks; /* answers, LOC_BLOCK to a block so that they never move */
+    size_t n_locs, n_loc_blocks;
     lidar_member *members;
     size_t n_members, cap_members;
 };
@@ -140,6 +143,7 @@ int l3d_source_open(l3d_source **out, char *const *paths, int n_paths, l3d_err *
     src->n = n_paths;
     for (int i = 0; i < n_paths; i++)
         src->in[i].root_fd = -1;
+    pthread_mutex_init(&src->lidar_mu, NULL);
     l3d_strmap_init(&src->bins);
     l3d_strmap_init(&src->found);
     l3d_strmap_init(&src->dirs);
@@ -181,7 +185,10 @@ void l3d_source_close(l3d_source *src)
     l3d_strmap_free(&src->bins);
     l3d_strmap_free_keys(&src->found);
     l3d_strmap_free_keys(&src->dirs);
-    free(src->locs);
+    for (size_t i = 0; i < src->n_loc_blocks; i++)
+        free(src->loc_blocks[i]);
+    free(src->loc_blocks);
+    pthread_mutex_destroy(&src->lidar_mu);
     for (int i = 0; i < src->n; i++)
         if (src->in[i].root_fd >= 0)
             close(src->in[i].root_fd);
@@ -438,37 +445,64 @@ const char *l3d_source_root(const l3d_source *src)
     return src->in[0].path;
 }
 
-static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
-                               l3d_lidar_loc *loc, l3d_err *err);
+enum { LOC_BLOCK = 1024 };
 
-int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
-                          const l3d_lidar_loc **loc, l3d_err *err)
+static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
+                               char verify_path[PATH_MAX + 1100], l3d_err *err);
+
+/* Remembers a new answer (under lidar_mu); NULL on OOM. */
+static const l3d_lidar_loc *remember(l3d_source *src, const char *filename,
+                                     const l3d_lidar_loc *found)
 {
-    size_t k = l3d_strmap_get(&src->found, filename);
-    if (k) {
-        *loc = &src->locs[k - 1];
-        return L3D_OK;
-    }
-    l3d_lidar_loc found;
-    int rc = find_lidar_uncached(src, filename, verify, &found, err);
-    if (rc)
-        return rc;
-    if (src->n_locs == src->cap_locs) {
-        size_t cap = src->cap_locs ? 2 * src->cap_locs : 1024;
-        l3d_lidar_loc *l = realloc(src->locs, cap * sizeof *l);
-        if (!l)
-            return l3d_fail(err, L3D_EINTERNAL, "out of memory");
-        src->locs = l;
-        src->cap_locs = cap;
+    if (src->n_locs == src->n_loc_blocks * LOC_BLOCK) {
+        l3d_lidar_loc **b = realloc(src->loc_blocks, (src->n_loc_blocks + 1) * sizeof *b);
+        if (!b)
+            return NULL;
+        src->loc_blocks = b;
+        if (!(b[src->n_loc_blocks] = malloc(LOC_BLOCK * sizeof **b)))
+            return NULL;
+        src->n_loc_blocks++;
     }
     char *key = strdup(filename);
     if (!key || !l3d_strmap_put(&src->found, key, src->n_locs + 1)) {
         free(key);
-        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+        return NULL;
     }
-    src->locs[src->n_locs] = found;
-    *loc = &src->locs[src->n_locs++];
-    return L3D_OK;
+    l3d_lidar_loc *l = &src->loc_blocks[src->n_locs / LOC_BLOCK][src->n_locs % LOC_BLOCK];
+    *l = *found;
+    src->n_locs++;
+    return l;
+}
+
+static const l3d_lidar_loc *known(const l3d_source *src, const char *filename)
+{
+    size_t k = l3d_strmap_get(&src->found, filename) - 1;
+    return k + 1 ? &src->loc_blocks[k / LOC_BLOCK][k % LOC_BLOCK] : NULL;
+}
+
+/* Thread-safe: look-ups and stats hold lidar_mu, reading a file to verify
+ * it does not (two threads may then verify one file: both get one answer). */
+int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
+                          const l3d_lidar_loc **loc, l3d_err *err)
+{
+    pthread_mutex_lock(&src->lidar_mu);
+    if ((*loc = known(src, filename))) {
+        pthread_mutex_unlock(&src->lidar_mu);
+        return L3D_OK;
+    }
+    l3d_lidar_loc found;
+    char verify_path[PATH_MAX + 1100];
+    int rc = find_lidar_uncached(src, filename, &found, verify_path, err);
+    pthread_mutex_unlock(&src->lidar_mu);
+    if (!rc && verify && verify_path[0])
+        rc = verify_file(verify_path, &found.nonfinite, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&src->lidar_mu);
+    if (!(*loc = known(src, filename)))
+        *loc = remember(src, filename, &found);
+    pthread_mutex_unlock(&src->lidar_mu);
+    return *loc ? L3D_OK : l3d_fail(err, L3D_EINTERNAL, "out of memory");
 }
 
 /* Whether the folder part of path is a folder (remembered); -1 on OOM. */
@@ -507,9 +541,11 @@ static int is_file_in(input *in, const char *rel, const char *path, int64_t *siz
     return 1;
 }
 
-static int find_lidar_uncached(l3d_source *src, const char *filename, int verify,
-                               l3d_lidar_loc *loc, l3d_err *err)
+/* With verify_path set to the file to read when verifying ("" if none). */
+static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
+                               char verify_path[PATH_MAX + 1100], l3d_err *err)
 {
+    verify_path[0] = 0;
     memset(loc, 0, sizeof *loc);
     loc->nonfinite = -1;
     const char *b = base_name(filename);
@@ -535,8 +571,7 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, int verify
             loc->root = in->root;
             snprintf(loc->rel, sizeof loc->rel, "%s", rel);
             loc->size = size;
-            if (verify)
-                return verify_file(path, &loc->nonfinite, err);
+            memcpy(verify_path, path, strlen(path) + 1);
             return L3D_OK;
         }
     }

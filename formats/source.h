@@ -59,8 +59,9 @@ typedef struct l3d_lidar_loc {
 
 /* Resolves sample_data.filename; with verify, reads a folder file and counts
  * non-finite floats (archives were verified during the scan). Answers are
- * remembered: *loc points at the source's copy, valid until the next call
- * (a sweep is looked up again by each of the next ten samples). */
+ * remembered: *loc points at the source's copy, valid while the source is
+ * open (a sweep is looked up again by each of the next ten samples). Safe
+ * to call from several threads at once (index lines are built on a pool). */
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
                           const l3d_lidar_loc **loc, l3d_err *err);
 

@@ -186,10 +186,9 @@ typedef struct output {
     size_t len, cap;
 } output;
 
-/* The pool's sink: lines in order, into the writer's next buffer. */
-static int to_text(void *ctx, const char *text, size_t len, l3d_err *err)
+/* Text in order, into the writer's next buffer. */
+static int to_text(output *out, const char *text, size_t len, l3d_err *err)
 {
-    output *out = ctx;
     if (out->len + len > out->cap) {
         size_t cap = out->cap ? 2 * out->cap : (size_t)2 << 20;
         while (cap < out->len + len)
@@ -205,6 +204,55 @@ static int to_text(void *ctx, const char *text, size_t len, l3d_err *err)
     if (out->len >= (1 << 20))
         return l3d_bg_writer_put(out->w, &out->text, &out->len, &out->cap, err);
     return L3D_OK;
+}
+
+/* What the line pool's workers and its sink need. */
+typedef struct job_ctx {
+    const options *o;
+    const l3d_tables *t;
+    l3d_source *src;
+    const uint32_t *rows;
+    l3d_index_opts io;
+    counts c;
+    output *out;
+    l3d_progress *prog;
+} job_ctx;
+
+/* On a worker: job i is the i-th sample in index order. */
+static int build_line(void *vctx, uint32_t i, l3d_index_line *line, l3d_err *err)
+{
+    job_ctx *j = vctx;
+    return l3d_index_build(j->t, j->src, j->rows[i], &j->io, line, err);
+}
+
+/* In order, on the main thread: the missing-file policy, counts and
+ * warnings, then the text. */
+static int take_line(void *vctx, const l3d_index_line *line, const char *text, size_t len,
+                     l3d_err *err)
+{
+    job_ctx *j = vctx;
+    counts *c = &j->c;
+    l3d_progress_update(j->prog, c->written + c->skipped_missing + 1);
+    const char *missing = missing_file(line);
+    if (missing && j->o->missing == MISSING_ERROR)
+        return l3d_fail(err, L3D_EMISSING_LIDAR,
+                        "sample '%s' (scene %s): LiDAR file '%s' not found in %s%s; "
+                        "--missing-lidar skip or keep goes on without it",
+                        line->token, line->scene_name, missing, j->o->sources[0],
+                        j->o->n_sources > 1 ? " or the other sources" : "");
+    if (missing && j->o->missing == MISSING_SKIP) {
+        c->skipped_missing++;
+        return L3D_OK;
+    }
+    c->kept_missing += missing != NULL;
+    check_file(c, line->root, &line->lidar);
+    for (int k = 0; k < line->n_sweeps; k++)
+        check_file(c, line->root, &line->sweeps[k].lidar);
+    c->sweeps += line->n_sweeps;
+    c->sweeps_missing += line->sweeps_missing;
+    c->written++;
+    c->boxes += (long)line->n_boxes;
+    return to_text(j->out, text, len, err);
 }
 
 /* Stops on err. With `earlier` set, the lines submitted before it are
@@ -263,45 +311,18 @@ int main(int argc, char **argv)
             l3d_atomic_abort(&out.af);
         l3d_die_err(&err);
     }
-    if (l3d_line_pool_start(&out.pool, 0, to_text, &out, &err))
+    job_ctx j = {.o = &o, .t = &t, .src = src, .rows = rows, .out = &out, .prog = &prog,
+                 .io = {.sweeps = o.sweeps, .verify_lidar = o.verify}};
+    l3d_strmap_init(&j.c.warned);
+    if (l3d_line_pool_start(&out.pool, 0, build_line, take_line, &j, &err))
         die_output(&out, &err, 0);
-    counts c = {0};
-    l3d_strmap_init(&c.warned);
-    l3d_index_opts io = {.sweeps = o.sweeps, .verify_lidar = o.verify};
     l3d_progress_begin(&prog, "indexing", "samples", n_rows);
-    for (uint32_t i = 0; i < n_rows; i++) {
-        l3d_index_line *line = l3d_line_pool_next(out.pool, &err);
-        if (!line)
+    for (uint32_t i = 0; i < n_rows; i++)
+        if (l3d_line_pool_submit(out.pool, i, &err))
             die_output(&out, &err, 0);
-        if (l3d_index_build(&t, src, rows[i], &io, line, &err) == L3D_OK) {
-            const char *missing = missing_file(line);
-            if (missing && o.missing == MISSING_ERROR)
-                l3d_fail(&err, L3D_EMISSING_LIDAR,
-                         "sample '%s' (scene %s): LiDAR file '%s' not found in %s%s; "
-                         "--missing-lidar skip or keep goes on without it",
-                         line->token, line->scene_name, missing, o.sources[0],
-                         o.n_sources > 1 ? " or the other sources" : "");
-            else if (missing && o.missing == MISSING_SKIP) {
-                c.skipped_missing++;
-                continue;
-            }
-            c.kept_missing += missing != NULL;
-        }
-        if (err.code)
-            die_output(&out, &err, 1);
-        check_file(&c, line->root, &line->lidar);
-        for (int k = 0; k < line->n_sweeps; k++)
-            check_file(&c, line->root, &line->sweeps[k].lidar);
-        c.sweeps += line->n_sweeps;
-        c.sweeps_missing += line->sweeps_missing;
-        c.written++;
-        c.boxes += (long)line->n_boxes;
-        l3d_line_pool_submit(out.pool);
-        l3d_progress_update(&prog, i + 1);
-    }
-    l3d_progress_end(&prog);
     int rc_pool = l3d_line_pool_finish(out.pool, 0, &err);
     out.pool = NULL;
+    l3d_progress_end(&prog);
     if (rc_pool || l3d_bg_writer_put(out.w, &out.text, &out.len, &out.cap, &err))
         die_output(&out, &err, 0);
     free(out.text);
@@ -317,16 +338,16 @@ int main(int argc, char **argv)
             l3d_fail(&err, L3D_EIO, "cannot write to standard output");
         l3d_die_err(&err);
     }
-    if (c.skipped_missing)
+    if (j.c.skipped_missing)
         l3d_warn("%ld samples left out: a LiDAR file was missing (--missing-lidar skip)",
-                 c.skipped_missing);
-    if (c.kept_missing)
+                 j.c.skipped_missing);
+    if (j.c.kept_missing)
         l3d_warn("%ld samples written with \"lidar_missing\": a LiDAR file was missing",
-                 c.kept_missing);
-    if (c.sweeps_missing || t.n_prev_dangling)
+                 j.c.kept_missing);
+    if (j.c.sweeps_missing || t.n_prev_dangling)
         l3d_warn("%ld samples have fewer sweeps than asked because a 'prev' link names an absent "
                  "sample_data record (\"sweeps_missing\": true); %ld such links in the tables",
-                 c.sweeps_missing, t.n_prev_dangling);
+                 j.c.sweeps_missing, t.n_prev_dangling);
     if (t.n_samples_no_channel)
         l3d_warn("%ld samples have no %s key frame and were left out", t.n_samples_no_channel,
                  o.channel);
@@ -334,9 +355,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "%s: %ld samples, %ld sweeps, %ld boxes written; %ld records read; warnings: "
                 "%ld corrupt .bin, %ld with non-finite values, %ld missing LiDAR\n",
-                l3d_prog, c.written, c.sweeps, c.boxes, t.n_records, c.corrupt,
-                c.nonfinite_files, c.skipped_missing + c.kept_missing);
-    l3d_strmap_free_keys(&c.warned);
+                l3d_prog, j.c.written, j.c.sweeps, j.c.boxes, t.n_records, j.c.corrupt,
+                j.c.nonfinite_files, j.c.skipped_missing + j.c.kept_missing);
+    l3d_strmap_free_keys(&j.c.warned);
     free(rows);
     free(keep);
     l3d_tables_free(&t);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/bigmem.h"
 #include "formats/fileio.h"
 #include "formats/json_fast.h"
 
@@ -171,20 +172,68 @@ typedef struct job {
     pthread_cond_t cv;
 } job;
 
-/* Chunk i as an array of its own, read into *buf: "[" + its bytes, less the
+/* What a worker parses with. Kept from one table to the next (parser and
+ * buffer are some MB each, whose pages would fault in again for each
+ * table) until l3d_json_chunk_cache_free. */
+typedef struct workspace { l3d_json_fast *fp; char *buf; size_t cap; } workspace;
+
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static workspace spare[MAX_THREADS];
+static int n_spare;
+
+static workspace take_workspace(void)
+{
+    workspace w = {0};
+    pthread_mutex_lock(&spare_mu);
+    if (n_spare)
+        w = spare[--n_spare];
+    pthread_mutex_unlock(&spare_mu);
+    if (!w.fp)
+        w.fp = l3d_json_fast_new();
+    return w;
+}
+
+static void free_workspace(workspace w)
+{
+    l3d_big_free(w.buf, w.cap);
+    l3d_json_fast_free(w.fp);
+}
+
+static void keep_workspace(workspace w)
+{
+    pthread_mutex_lock(&spare_mu);
+    int kept = n_spare < MAX_THREADS;
+    if (kept)
+        spare[n_spare++] = w;
+    pthread_mutex_unlock(&spare_mu);
+    if (!kept)
+        free_workspace(w);
+}
+
+void l3d_json_chunk_cache_free(void)
+{
+    pthread_mutex_lock(&spare_mu);
+    while (n_spare)
+        free_workspace(spare[--n_spare]);
+    pthread_mutex_unlock(&spare_mu);
+}
+
+/* Chunk i as an array of its own, read into w->buf: "[" + its bytes, less the
  * comma after its last record, + "]" and the parser's padding. (Mapping the
  * file instead saved no time, and a file cut short while mapped would be a
  * SIGBUS rather than an error.) */
-static int parse_chunk(job *j, l3d_json_fast *fp, char **buf, size_t *cap, int i)
+static int parse_chunk(job *j, workspace *w, int i)
 {
     size_t n = (size_t)(j->cut[i + 1] - j->cut[i]);
-    if (n + 2 + L3D_JSON_FAST_PADDING > *cap) {
-        free(*buf);
-        *cap = n + 2 + L3D_JSON_FAST_PADDING;
-        if (!(*buf = malloc(*cap)))
+    if (n + 2 + L3D_JSON_FAST_PADDING > w->cap) {
+        size_t cap = n + 2 + L3D_JSON_FAST_PADDING;
+        char *b = l3d_big_resize(w->buf, w->cap, cap);
+        if (!b)
             return L3D_EINTERNAL;
+        w->buf = b;
+        w->cap = cap;
     }
-    char *b = *buf;
+    char *b = w->buf;
     b[0] = '[';
     if (l3d_pread_all(j->fd, b + 1, n, j->cut[i]))
         return L3D_EIO;
@@ -203,16 +252,14 @@ static int parse_chunk(job *j, l3d_json_fast *fp, char **buf, size_t *cap, int i
         return L3D_EINTERNAL;
     long n_records;
     l3d_err ignored;
-    return l3d_json_fast_parse(fp, b, end + 1, j->display, j->fn, j->part[i], &n_records,
+    return l3d_json_fast_parse(w->fp, b, end + 1, j->display, j->fn, j->part[i], &n_records,
                                &ignored);
 }
 
 static void *worker(void *arg)
 {
     job *j = arg;
-    l3d_json_fast *fp = l3d_json_fast_new();
-    char *buf = NULL;
-    size_t cap = 0;
+    workspace w = take_workspace();
     for (;;) {
         int i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
@@ -224,7 +271,7 @@ static void *worker(void *arg)
             pthread_cond_wait(&j->cv, &j->mu);
         pthread_mutex_unlock(&j->mu);
         /* after a failure the rest are only marked, so that none is left pending */
-        int rc = atomic_load(&j->failed) || !fp ? L3D_EINTERNAL : parse_chunk(j, fp, &buf, &cap, i);
+        int rc = atomic_load(&j->failed) || !w.fp ? L3D_EINTERNAL : parse_chunk(j, &w, i);
         if (rc)
             atomic_store(&j->failed, 1);
         pthread_mutex_lock(&j->mu);
@@ -232,8 +279,7 @@ static void *worker(void *arg)
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
-    free(buf);
-    l3d_json_fast_free(fp);
+    keep_workspace(w);
     return NULL;
 }
 

@@ -56,4 +56,8 @@ int l3d_json_parse_table(l3d_stream *s, const char *display, l3d_record_fn fn,
                          void *ctx, const l3d_parts *parts, void *owner, int *chunks,
                          l3d_read_fn on_read, void *read_ctx, l3d_err *err);
 
+/* Frees the parsers and buffers that chunked reads keep for the next table
+ * (call when done reading tables). */
+void l3d_json_chunk_cache_free(void);
+
 #endif

@@ -1,5 +1,7 @@
 #include "formats/source.h"
 
+#include "formats/bigmem.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -31,6 +33,9 @@ typedef struct input {
                                 fails): LiDAR files are stat'ed relative to it, which
                                 walks two path components instead of the whole path */
 } input;
+
+/* Answers of l3d_source_find_lidar come in blocks of a huge page each. */
+#define LOC_BLOCK (L3D_BIG_MIN / sizeof(l3d_lidar_loc))
 
 struct l3d_source {
     input *in;
@@ -186,7 +191,7 @@ void l3d_source_close(l3d_source *src)
     l3d_strmap_free_keys(&src->found);
     l3d_strmap_free_keys(&src->dirs);
     for (size_t i = 0; i < src->n_loc_blocks; i++)
-        free(src->loc_blocks[i]);
+        l3d_big_free(src->loc_blocks[i], L3D_BIG_MIN);
     free(src->loc_blocks);
     pthread_mutex_destroy(&src->lidar_mu);
     for (int i = 0; i < src->n; i++)
@@ -445,8 +450,6 @@ const char *l3d_source_root(const l3d_source *src)
     return src->in[0].path;
 }
 
-enum { LOC_BLOCK = 1024 };
-
 static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
                                char verify_path[PATH_MAX + 1100], l3d_err *err);
 
@@ -459,7 +462,7 @@ static const l3d_lidar_loc *remember(l3d_source *src, const char *filename,
         if (!b)
             return NULL;
         src->loc_blocks = b;
-        if (!(b[src->n_loc_blocks] = malloc(LOC_BLOCK * sizeof **b)))
+        if (!(b[src->n_loc_blocks] = l3d_big_resize(NULL, 0, L3D_BIG_MIN)))
             return NULL;
         src->n_loc_blocks++;
     }

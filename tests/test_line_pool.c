@@ -1,5 +1,5 @@
-/* lyft-index's output threads: index lines formatted by a pool of workers
- * reach the sink in submission order, with lines left out and failures
+/* lyft-index's output threads: index lines built and formatted by a pool of
+ * workers reach the sink in submission order, with build and sink failures
  * reported in order (formats/line_pool.h); and bytes handed to the writer
  * thread land in the file in order (formats/bg_writer.h). */
 #include <setjmp.h>
@@ -38,14 +38,32 @@ static void fill(l3d_index_line *l, int k)
 typedef struct sink_state {
     char *text;
     size_t len, cap;
-    int calls, fail_at;
+    int calls, fail_at;   /* the sink fails on call fail_at */
+    int build_fail_at;    /* building job build_fail_at fails */
+    int next_k;           /* lines must arrive in job order */
 } sink_state;
 
-static int sink(void *ctx, const char *text, size_t len, l3d_err *err)
+static int build(void *ctx, uint32_t job, l3d_index_line *line, l3d_err *err)
+{
+    sink_state *s = ctx;
+    if ((int)job == s->build_fail_at)
+        return l3d_fail(err, L3D_EINPUT, "building line %d failed", s->build_fail_at);
+    fill(line, (int)job);
+    return L3D_OK;
+}
+
+/* Takes lines in order, leaving out every third one. */
+static int sink(void *ctx, const l3d_index_line *line, const char *text, size_t len,
+                l3d_err *err)
 {
     sink_state *s = ctx;
     if (s->calls++ == s->fail_at)
         return l3d_fail(err, L3D_EIO, "sink failed at line %d", s->fail_at);
+    int k = atoi(line->token + 3);
+    if (k != s->next_k++)
+        fail_msg("line %d reached the sink where %d was due", k, s->next_k - 1);
+    if (k % 3 == 2)
+        return L3D_OK;
     if (s->len + len > s->cap) {
         s->cap = 2 * (s->len + len);
         s->text = realloc(s->text, s->cap);
@@ -56,31 +74,29 @@ static int sink(void *ctx, const char *text, size_t len, l3d_err *err)
     return L3D_OK;
 }
 
-/* Every third line left out; the rest must come out in order, each as
- * l3d_index_line_append writes it. */
+/* The lines kept must come out in order, each as l3d_index_line_append
+ * writes it. */
 static void test_lines_in_order(void **state)
 {
     (void)state;
     for (int workers = 1; workers <= 4; workers += 3) {
-        sink_state got = {.fail_at = -1};
+        sink_state got = {.fail_at = -1, .build_fail_at = -1};
         l3d_err err = {0};
         l3d_line_pool *pool;
-        assert_int_equal(l3d_line_pool_start(&pool, workers, sink, &got, &err), L3D_OK);
+        assert_int_equal(l3d_line_pool_start(&pool, workers, build, sink, &got, &err), L3D_OK);
         char *want = NULL;
         size_t want_len = 0, want_cap = 0;
         l3d_index_line ref;
         l3d_index_line_init(&ref);
         for (int k = 0; k < 2000; k++) {
-            l3d_index_line *l = l3d_line_pool_next(pool, &err);
-            assert_non_null(l);
-            fill(l, k);
+            assert_int_equal(l3d_line_pool_submit(pool, (uint32_t)k, &err), L3D_OK);
             if (k % 3 == 2)
                 continue;
             fill(&ref, k);
             assert_int_equal(l3d_index_line_append(&want, &want_len, &want_cap, &ref, &err), 0);
-            l3d_line_pool_submit(pool);
         }
         assert_int_equal(l3d_line_pool_finish(pool, 0, &err), L3D_OK);
+        assert_int_equal(got.calls, 2000);
         assert_int_equal(got.len, want_len);
         assert_true(memcmp(got.text, want, want_len) == 0);
         l3d_index_line_free(&ref);
@@ -89,21 +105,39 @@ static void test_lines_in_order(void **state)
     }
 }
 
+/* A line that fails to build stops the pool after every line before it
+ * reached the sink, and none after it. */
+static void test_build_failure_in_order(void **state)
+{
+    (void)state;
+    sink_state got = {.fail_at = -1, .build_fail_at = 500};
+    l3d_err err = {0};
+    l3d_line_pool *pool;
+    assert_int_equal(l3d_line_pool_start(&pool, 3, build, sink, &got, &err), L3D_OK);
+    int rc = L3D_OK;
+    for (int k = 0; k < 1000 && !rc; k++)
+        rc = l3d_line_pool_submit(pool, (uint32_t)k, &err);
+    if (!rc)
+        rc = l3d_line_pool_finish(pool, 0, &err);
+    else
+        l3d_line_pool_finish(pool, 1, &(l3d_err){0});
+    assert_int_equal(rc, L3D_EINPUT);
+    assert_non_null(strstr(err.msg, "building line 500 failed"));
+    assert_int_equal(got.calls, 500);
+    free(got.text);
+}
+
 static void test_sink_failure_stops(void **state)
 {
     (void)state;
-    sink_state got = {.fail_at = 100};
+    sink_state got = {.fail_at = 100, .build_fail_at = -1};
     l3d_err err = {0};
     l3d_line_pool *pool;
-    assert_int_equal(l3d_line_pool_start(&pool, 2, sink, &got, &err), L3D_OK);
+    assert_int_equal(l3d_line_pool_start(&pool, 2, build, sink, &got, &err), L3D_OK);
     int k = 0;
-    for (; k < 1000; k++) {
-        l3d_index_line *l = l3d_line_pool_next(pool, &err);
-        if (!l)
+    for (; k < 1000; k++)
+        if (l3d_line_pool_submit(pool, (uint32_t)k, &err))
             break;
-        fill(l, k);
-        l3d_line_pool_submit(pool);
-    }
     assert_int_equal(err.code, L3D_EIO);
     assert_non_null(strstr(err.msg, "sink failed at line 100"));
     assert_true(k > 100 && k < 1000);
@@ -111,12 +145,10 @@ static void test_sink_failure_stops(void **state)
     l3d_line_pool_finish(pool, 1, &e2);
     free(got.text);
     /* finishing without draining drops queued lines */
-    got = (sink_state){.fail_at = -1};
-    assert_int_equal(l3d_line_pool_start(&pool, 2, sink, &got, &err), L3D_OK);
-    for (k = 0; k < 10; k++) {
-        fill(l3d_line_pool_next(pool, &err), k);
-        l3d_line_pool_submit(pool);
-    }
+    got = (sink_state){.fail_at = -1, .build_fail_at = -1};
+    assert_int_equal(l3d_line_pool_start(&pool, 2, build, sink, &got, &err), L3D_OK);
+    for (k = 0; k < 10; k++)
+        assert_int_equal(l3d_line_pool_submit(pool, (uint32_t)k, &err), L3D_OK);
     assert_int_equal(l3d_line_pool_finish(pool, 1, &err), L3D_OK);
     assert_int_equal(got.calls, 0);
     free(got.text);
@@ -192,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_in_order),
+        cmocka_unit_test(test_build_failure_in_order),
         cmocka_unit_test(test_sink_failure_stops),
         cmocka_unit_test(test_writer_keeps_order),
         cmocka_unit_test(test_writer_reports_failure),

@@ -172,8 +172,8 @@ static const char *missing_file(const l3d_index_line *l)
     return NULL;
 }
 
-/* Where index lines go: built here in sample order, formatted by a pool of
- * threads (formats/line_pool.h), written by a thread of its own
+/* Where index lines go: built and formatted by a pool of threads
+ * (formats/line_pool.h), taken in sample order here, written by a thread of its own
  * (formats/bg_writer.h) to standard output or the atomic file, a megabyte
  * at a time. */
 typedef struct output {
@@ -255,15 +255,13 @@ static int take_line(void *vctx, const l3d_index_line *line, const char *text, s
     return to_text(j->out, text, len, err);
 }
 
-/* Stops on err. With `earlier` set, the lines submitted before it are
- * formatted first, and a failure among them is reported instead, as the
- * one-line-at-a-time loop did; they still reach standard output. A file
- * output is removed. */
-static void die_output(output *out, const l3d_err *err, int earlier)
+/* Stops on err, which the pool reports in sample order: the lines before
+ * the failing one still reach standard output; a file output is removed. */
+static void die_output(output *out, const l3d_err *err)
 {
-    l3d_err first = *err, e2 = {0};
-    if (out->pool && l3d_line_pool_finish(out->pool, !earlier, &e2) && earlier)
-        first = e2;
+    l3d_err e2 = {0};
+    if (out->pool)
+        l3d_line_pool_finish(out->pool, 1, &e2);
     out->pool = NULL;
     if (out->to_file) {
         l3d_bg_writer_finish(out->w, 1, &e2);
@@ -271,7 +269,7 @@ static void die_output(output *out, const l3d_err *err, int earlier)
     } else if (!l3d_bg_writer_put(out->w, &out->text, &out->len, &out->cap, &e2)) {
         l3d_bg_writer_finish(out->w, 0, &e2);
     }
-    l3d_die_err(&first);
+    l3d_die_err(err);
 }
 
 static void on_bytes(void *ctx, int64_t bytes) { l3d_progress_update(ctx, (double)bytes / 1e6); }
@@ -315,16 +313,16 @@ int main(int argc, char **argv)
                  .io = {.sweeps = o.sweeps, .verify_lidar = o.verify}};
     l3d_strmap_init(&j.c.warned);
     if (l3d_line_pool_start(&out.pool, 0, build_line, take_line, &j, &err))
-        die_output(&out, &err, 0);
+        die_output(&out, &err);
     l3d_progress_begin(&prog, "indexing", "samples", n_rows);
     for (uint32_t i = 0; i < n_rows; i++)
         if (l3d_line_pool_submit(out.pool, i, &err))
-            die_output(&out, &err, 0);
+            die_output(&out, &err);
     int rc_pool = l3d_line_pool_finish(out.pool, 0, &err);
     out.pool = NULL;
     l3d_progress_end(&prog);
     if (rc_pool || l3d_bg_writer_put(out.w, &out.text, &out.len, &out.cap, &err))
-        die_output(&out, &err, 0);
+        die_output(&out, &err);
     free(out.text);
     out.text = NULL;
     if (l3d_bg_writer_finish(out.w, 0, &err)) {

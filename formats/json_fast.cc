@@ -1,6 +1,5 @@
 #include "formats/json_fast.h"
 
-#include "formats/bigmem.h"
 #include "formats/numtext.h"
 
 #include <simdjson.h>
@@ -37,7 +36,7 @@ l3d_json_fast *l3d_json_fast_new(void)
 void l3d_json_fast_free(l3d_json_fast *p)
 {
     if (p)
-        l3d_big_free(p->text, p->text_cap);
+        std::free(p->text);
     delete p;
 }
 
@@ -213,9 +212,9 @@ int l3d_json_fast_parse(l3d_json_fast *p, const char *buf, size_t len, const cha
 {
     *n_records = 0;
     if (len + L3D_JSON_FAST_PADDING > p->text_cap) {
-        l3d_big_free(p->text, p->text_cap);
+        std::free(p->text);
         p->text_cap = len + L3D_JSON_FAST_PADDING;
-        if (!(p->text = static_cast<uint8_t *>(l3d_big_resize(nullptr, 0, p->text_cap)))) {
+        if (!(p->text = static_cast<uint8_t *>(std::malloc(p->text_cap)))) {
             p->text_cap = 0;
             return L3D_EINTERNAL;
         }

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "formats/bigmem.h"
 #include "formats/fileio.h"
 #include "formats/json_fast.h"
 
@@ -195,7 +194,7 @@ static workspace take_workspace(void)
 
 static void free_workspace(workspace w)
 {
-    l3d_big_free(w.buf, w.cap);
+    free(w.buf);
     l3d_json_fast_free(w.fp);
 }
 
@@ -227,10 +226,11 @@ static int parse_chunk(job *j, workspace *w, int i)
     size_t n = (size_t)(j->cut[i + 1] - j->cut[i]);
     if (n + 2 + L3D_JSON_FAST_PADDING > w->cap) {
         size_t cap = n + 2 + L3D_JSON_FAST_PADDING;
-        char *b = l3d_big_resize(w->buf, w->cap, cap);
-        if (!b)
+        free(w->buf);
+        if (!(w->buf = malloc(cap))) {
+            w->cap = 0;
             return L3D_EINTERNAL;
-        w->buf = b;
+        }
         w->cap = cap;
     }
     char *b = w->buf;

@@ -1,7 +1,5 @@
 #include "formats/lyft_tables.h"
 
-#include "formats/bigmem.h"
-
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +34,7 @@ int l3d_lyft_class_index(const char *name)
 static int grow_table(void **rows, uint32_t *cap, size_t elem)
 {
     uint32_t nc = *cap ? *cap * 2 : 256;
-    void *r = l3d_big_resize(*rows, (size_t)*cap * elem, (size_t)nc * elem);
+    void *r = realloc(*rows, (size_t)nc * elem);
     if (!r)
         return 0;
     *rows = r;
@@ -395,8 +393,8 @@ static int idmap_build(idmap *m, const void *rows, uint32_t n, size_t stride)
     m->cap = 16;
     while (m->cap < 2 * (size_t)n + 16)
         m->cap *= 2;
-    m->keys = l3d_big_resize(NULL, 0, m->cap * sizeof *m->keys);
-    m->rows = l3d_big_resize(NULL, 0, m->cap * sizeof *m->rows);
+    m->keys = malloc(m->cap * sizeof *m->keys);
+    m->rows = malloc(m->cap * sizeof *m->rows);
     if (!m->keys || !m->rows)
         return 0;
     memset(m->keys, 0xff, m->cap * sizeof *m->keys);
@@ -424,8 +422,8 @@ static uint32_t idmap_get(const idmap *m, uint32_t k)
 
 static void idmap_free(idmap *m)
 {
-    l3d_big_free(m->keys, m->cap * sizeof *m->keys);
-    l3d_big_free(m->rows, m->cap * sizeof *m->rows);
+    free(m->keys);
+    free(m->rows);
 }
 
 static int dangling(l3d_err *err, const char *table, const char *token, const char *field,
@@ -582,11 +580,9 @@ int l3d_tables_load(l3d_tables *t, l3d_source *src, const char *channel, int ver
 
 void l3d_tables_free(l3d_tables *t)
 {
-#define FREE_ROWS(tab) l3d_big_free(t->tab.rows, (size_t)t->tab.cap * sizeof *t->tab.rows)
-    FREE_ROWS(scene); FREE_ROWS(sample); FREE_ROWS(sample_data);
-    FREE_ROWS(ego_pose); FREE_ROWS(calib); FREE_ROWS(sensor);
-    FREE_ROWS(ann); FREE_ROWS(instance); FREE_ROWS(category);
-#undef FREE_ROWS
+    free(t->scene.rows); free(t->sample.rows); free(t->sample_data.rows);
+    free(t->ego_pose.rows); free(t->calib.rows); free(t->sensor.rows);
+    free(t->ann.rows); free(t->instance.rows); free(t->category.rows);
     free(t->ann_offsets); free(t->ann_rows);
     l3d_intern_free(&t->str);
     memset(t, 0, sizeof *t);

@@ -1,7 +1,5 @@
 #include "formats/source.h"
 
-#include "formats/bigmem.h"
-
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -34,8 +32,8 @@ typedef struct input {
                                 walks two path components instead of the whole path */
 } input;
 
-/* Answers of l3d_source_find_lidar come in blocks of a huge page each. */
-#define LOC_BLOCK (L3D_BIG_MIN / sizeof(l3d_lidar_loc))
+/* Answers of l3d_source_find_lidar come in blocks that never move. */
+#define LOC_BLOCK 1024
 
 struct l3d_source {
     input *in;
@@ -191,7 +189,7 @@ void l3d_source_close(l3d_source *src)
     l3d_strmap_free_keys(&src->found);
     l3d_strmap_free_keys(&src->dirs);
     for (size_t i = 0; i < src->n_loc_blocks; i++)
-        l3d_big_free(src->loc_blocks[i], L3D_BIG_MIN);
+        free(src->loc_blocks[i]);
     free(src->loc_blocks);
     pthread_mutex_destroy(&src->lidar_mu);
     for (int i = 0; i < src->n; i++)
@@ -462,7 +460,7 @@ static const l3d_lidar_loc *remember(l3d_source *src, const char *filename,
         if (!b)
             return NULL;
         src->loc_blocks = b;
-        if (!(b[src->n_loc_blocks] = l3d_big_resize(NULL, 0, L3D_BIG_MIN)))
+        if (!(b[src->n_loc_blocks] = malloc(LOC_BLOCK * sizeof **b)))
             return NULL;
         src->n_loc_blocks++;
     }

@@ -1,9 +1,8 @@
 #include "formats/strmap.h"
 
-#include "formats/bigmem.h"
-
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 uint64_t l3d_hash_bytes(const void *p, size_t n, uint64_t seed)
 {
@@ -47,7 +46,7 @@ void l3d_strmap_init(l3d_strmap *m) { memset(m, 0, sizeof *m); }
 
 void l3d_strmap_free(l3d_strmap *m)
 {
-    l3d_big_free(m->slots, m->cap * sizeof *m->slots);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
@@ -82,12 +81,24 @@ size_t l3d_strmap_get(const l3d_strmap *m, const char *key)
     return l3d_strmap_get_n(m, key, strlen(key));
 }
 
-/* Empty slots for cap entries. Lyft's maps reach tens of MB probed at
- * random: on huge pages (formats/bigmem.h) a probe costs no TLB miss and a
- * fresh map a page fault per 2 MB, not per 170 slots. */
+/* Empty slots for cap entries. A big table is asked for huge pages: Lyft's
+ * maps reach tens of MB probed at random, where 4 KB pages cost a TLB miss
+ * per probe and a page fault per 170 slots. Zeroed by writing, as calloc's
+ * untouched pages would fault twice (a read maps the zero page, the first
+ * write copies it). */
 static l3d_strmap_slot *new_slots(size_t cap)
 {
-    return l3d_big_zalloc(cap * sizeof(l3d_strmap_slot));
+    size_t bytes = cap * sizeof(l3d_strmap_slot), huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes >= 2 * huge) {
+        if (posix_memalign(&p, huge, bytes) != 0)
+            return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE);   /* advice: failure is harmless */
+    } else if (!(p = malloc(bytes))) {
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
 }
 
 /* Rehashes into at least `cap` slots (a power of two). */
@@ -104,7 +115,7 @@ static int rehash(l3d_strmap *m, size_t cap)
             j = (j + 1) & (cap - 1);
         slots[j] = m->slots[i];
     }
-    l3d_big_free(m->slots, m->cap * sizeof *m->slots);
+    free(m->slots);
     m->slots = slots;
     m->cap = cap;
     return 1;
@@ -147,50 +158,30 @@ void l3d_intern_init(l3d_intern *in) { memset(in, 0, sizeof *in); }
 void l3d_intern_free(l3d_intern *in)
 {
     for (size_t i = 0; i < in->n_chunks; i++)
-        l3d_big_free(in->chunks[i].p, in->chunks[i].bytes);
+        free(in->chunks[i]);
     free(in->chunks);
-    l3d_big_free(in->strs, in->cap * sizeof *in->strs);
+    free(in->strs);
     l3d_strmap_free(&in->map);
     memset(in, 0, sizeof *in);
-}
-
-/* The n-th arena chunk holds 64 KB << n, up to 8 MB: the interner of a part
- * of a table read in chunks stays small, the whole tables' strings come in
- * a few huge pages. */
-static size_t chunk_bytes(size_t n)
-{
-    return (size_t)64 << 10 << (n < 7 ? n : 7);
-}
-
-static char *new_chunk(l3d_intern *in, size_t bytes)
-{
-    l3d_arena_chunk *chunks = realloc(in->chunks, (in->n_chunks + 1) * sizeof *chunks);
-    if (!chunks)
-        return NULL;
-    in->chunks = chunks;
-    char *p = l3d_big_resize(NULL, 0, bytes);
-    if (p)
-        in->chunks[in->n_chunks++] = (l3d_arena_chunk){p, bytes};
-    return p;
 }
 
 static char *arena_copy(l3d_intern *in, const char *s, size_t len)
 {
     size_t n = len + 1;
-    char *d;
-    if (n > chunk_bytes(0) / 2) {   /* a long string: a chunk of its own */
-        if ((d = new_chunk(in, n)))
-            memcpy(d, s, n);
-        return d;
-    }
     if (!in->chunk || in->chunk_used + n > in->chunk_cap) {
-        size_t cap = chunk_bytes(in->n_chunks);
-        if (!(in->chunk = new_chunk(in, cap)))
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        char **chunks = realloc(in->chunks, (in->n_chunks + 1) * sizeof *chunks);
+        if (!chunks)
             return NULL;
+        in->chunks = chunks;
+        in->chunk = malloc(cap);
+        if (!in->chunk)
+            return NULL;
+        in->chunks[in->n_chunks++] = in->chunk;
         in->chunk_used = 0;
         in->chunk_cap = cap;
     }
-    d = in->chunk + in->chunk_used;
+    char *d = in->chunk + in->chunk_used;
     memcpy(d, s, n);
     in->chunk_used += n;
     return d;
@@ -203,7 +194,7 @@ static char *add_str(l3d_intern *in, const char *s, size_t len)
         return NULL;
     if (in->n == in->cap) {
         uint32_t cap = in->cap ? 2 * in->cap : 1024;
-        char **strs = l3d_big_resize(in->strs, in->cap * sizeof *strs, cap * sizeof *strs);
+        char **strs = realloc(in->strs, cap * sizeof *strs);
         if (!strs)
             return NULL;
         in->strs = strs;

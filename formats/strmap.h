@@ -36,16 +36,14 @@ int l3d_strmap_put_n(l3d_strmap *m, const char *key, size_t len, size_t val);
 
 #define L3D_NO_ID UINT32_MAX
 
-typedef struct l3d_arena_chunk { char *p; size_t bytes; } l3d_arena_chunk;
-
 /* Interned strings are owned and never move; ids are 0, 1, 2, ... */
 typedef struct l3d_intern {
     l3d_strmap map;
     char **strs;
     uint32_t n, cap;
-    char *chunk;                /* being filled */
+    char *chunk;
     size_t chunk_used, chunk_cap;
-    l3d_arena_chunk *chunks;    /* all, for freeing */
+    char **chunks;
     size_t n_chunks;
 } l3d_intern;
 

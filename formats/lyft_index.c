@@ -110,6 +110,10 @@ int l3d_index_build(const l3d_tables *t, l3d_source *src, uint32_t sample_row,
     const l3d_sample_data *cur = sd;
     while (line->n_sweeps < o->sweeps && cur->prev != L3D_NO_ROW) {
         const l3d_sample_data *p = &t->sample_data.rows[cur->prev];
+        if (p->ego == L3D_NO_ROW) {   /* another sensor's record, its ego pose absent */
+            line->sweeps_missing = 1;
+            break;
+        }
         l3d_sweep *w = &line->sweeps[line->n_sweeps];
         if ((rc = copy_str(w->sample_data_token, sizeof w->sample_data_token,
                            l3d_str(t, p->token), "token", err)))

@@ -13,6 +13,16 @@ const char *const l3d_table_names[] = {
     "sample_annotation", "instance", "category", NULL,
 };
 enum { N_REQUIRED = 6, N_TABLES = 9 };
+enum { TI_SAMPLE_DATA = 2, TI_EGO_POSE = 3, TI_CALIB = 4, TI_SENSOR = 5 };   /* in that list */
+
+/* The order folders are read in: the channel's sensors first, so that
+ * sample_data records of other sensors (most of them: cameras) can be
+ * skipped, then sample_data, so that unused ego poses can be (see
+ * on_sample_data). An archive is read in its own order. */
+static const char *const read_order[] = {
+    "scene", "sample", "calibrated_sensor", "sensor", "sample_data", "ego_pose",
+    "sample_annotation", "instance", "category", NULL,
+};
 
 const char *const l3d_lyft_classes[9] = {
     "bicycle", "motorcycle", "pedestrian", "animal", "car",
@@ -42,9 +52,22 @@ static int grow_table(void **rows, uint32_t *cap, size_t elem)
     return 1;
 }
 
+/* Hashes of the tokens of skipped sample_data records. */
+typedef struct skipped { uint64_t *hash; size_t n, cap; } skipped;
+
 typedef struct load_ctx {
     l3d_tables *t;
+    const struct load_ctx *owner;   /* of a part of a table read in chunks; NULL: this one */
     const char *table;
+    /* Records no index line can use are skipped: sample_data of other
+     * sensors, ego poses no sample_data names. These maps say which (empty
+     * until the tables that tell are read; read-only while chunks are
+     * parsed on other threads). */
+    const char *channel;
+    int filter;                 /* 0: keep every record (see l3d_tables_load) */
+    l3d_strmap calib_channel;   /* calibrated_sensor token -> 1 other sensor, 2 the channel's */
+    l3d_strmap ego_used;        /* ego_pose tokens that kept sample_data records name */
+    skipped skipped_sd;
     int seen[N_TABLES];
     char seen_where[N_TABLES][512];
     int64_t bytes_before, bytes_now;
@@ -86,8 +109,9 @@ static int pose(const l3d_record *r, l3d_pose *p, l3d_err *err)
 
 #define TRY(x) do { int rc_ = (x); if (rc_) return rc_; } while (0)
 
-static int on_scene(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_scene(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_scene *s = PUSH(t->scene);
     if (!s)
         return oom(err);
@@ -95,8 +119,9 @@ static int on_scene(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return tok(t, r, "name", &s->name, err);
 }
 
-static int on_sample(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_sample(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_sample *s = PUSH(t->sample);
     if (!s)
         return oom(err);
@@ -105,8 +130,46 @@ static int on_sample(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return l3d_rec_num(r, "timestamp", &s->timestamp, err);
 }
 
-static int on_sample_data(l3d_tables *t, const l3d_record *r, l3d_err *err)
+/* The context whose maps say which records to skip. */
+static const load_ctx *filters(const load_ctx *lc) { return lc->owner ? lc->owner : lc; }
+
+static int skip_sample_data(load_ctx *lc, const char *token, l3d_err *err)
 {
+    skipped *k = &lc->skipped_sd;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1024;
+        uint64_t *h = realloc(k->hash, cap * sizeof *h);
+        if (!h)
+            return oom(err);
+        k->hash = h;
+        k->cap = cap;
+    }
+    k->hash[k->n++] = l3d_hash_bytes(token, strlen(token), 0);
+    return L3D_OK;
+}
+
+static int on_sample_data(load_ctx *lc, const l3d_record *r, l3d_err *err)
+{
+    const l3d_strmap *calib_channel = &filters(lc)->calib_channel;
+    if (calib_channel->n) {
+        /* a record of another sensor is checked as a kept one is, in the
+         * same order, then only its token's hash is kept (link_tables) */
+        const char *token, *s;
+        int key;
+        double ts;
+        TRY(l3d_rec_str(r, "token", &token, err));
+        TRY(l3d_rec_str(r, "sample_token", &s, err));
+        TRY(l3d_rec_str(r, "ego_pose_token", &s, err));
+        TRY(l3d_rec_str(r, "calibrated_sensor_token", &s, err));
+        int other_sensor = l3d_strmap_get(calib_channel, s) == 1;
+        TRY(l3d_rec_str(r, "prev", &s, err));
+        TRY(l3d_rec_str(r, "filename", &s, err));
+        TRY(l3d_rec_bool(r, "is_key_frame", &key, err));
+        TRY(l3d_rec_num(r, "timestamp", &ts, err));
+        if (other_sensor)
+            return skip_sample_data(lc, token, err);
+    }
+    l3d_tables *t = lc->t;
     l3d_sample_data *d = PUSH(t->sample_data);
     if (!d)
         return oom(err);
@@ -122,8 +185,17 @@ static int on_sample_data(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return l3d_rec_num(r, "timestamp", &d->timestamp, err);
 }
 
-static int on_ego_pose(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_ego_pose(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    const l3d_strmap *used = &filters(lc)->ego_used;
+    if (used->n) {
+        const char *token;
+        l3d_pose unused;
+        TRY(l3d_rec_str(r, "token", &token, err));
+        if (!l3d_strmap_get(used, token))
+            return pose(r, &unused, err);   /* checked, not kept */
+    }
+    l3d_tables *t = lc->t;
     l3d_ego_pose *e = PUSH(t->ego_pose);
     if (!e)
         return oom(err);
@@ -131,8 +203,9 @@ static int on_ego_pose(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return pose(r, &e->pose, err);
 }
 
-static int on_calib(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_calib(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_calib *c = PUSH(t->calib);
     if (!c)
         return oom(err);
@@ -141,8 +214,9 @@ static int on_calib(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return pose(r, &c->pose, err);
 }
 
-static int on_sensor(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_sensor(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_sensor *s = PUSH(t->sensor);
     if (!s)
         return oom(err);
@@ -150,8 +224,9 @@ static int on_sensor(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return tok(t, r, "channel", &s->channel, err);
 }
 
-static int on_annotation(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_annotation(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_annotation *a = PUSH(t->ann);
     if (!a)
         return oom(err);
@@ -177,8 +252,9 @@ static int on_annotation(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return L3D_OK;
 }
 
-static int on_instance(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_instance(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_instance *in = PUSH(t->instance);
     if (!in)
         return oom(err);
@@ -186,8 +262,9 @@ static int on_instance(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return tok(t, r, "category_token", &in->category_tok, err);
 }
 
-static int on_category(l3d_tables *t, const l3d_record *r, l3d_err *err)
+static int on_category(load_ctx *lc, const l3d_record *r, l3d_err *err)
 {
+    l3d_tables *t = lc->t;
     l3d_category *c = PUSH(t->category);
     if (!c)
         return oom(err);
@@ -203,7 +280,7 @@ static int on_category(l3d_tables *t, const l3d_record *r, l3d_err *err)
     return L3D_OK;
 }
 
-typedef int (*row_fn)(l3d_tables *, const l3d_record *, l3d_err *);
+typedef int (*row_fn)(load_ctx *, const l3d_record *, l3d_err *);
 static const row_fn row_fns[N_TABLES] = {
     on_scene, on_sample, on_sample_data, on_ego_pose, on_calib,
     on_sensor, on_annotation, on_instance, on_category,
@@ -221,7 +298,7 @@ static int on_record(void *vctx, const l3d_record *r, l3d_err *err)
 {
     load_ctx *c = vctx;
     c->t->n_records++;
-    return row_fns[table_index(c->table)](c->t, r, err);
+    return row_fns[table_index(c->table)](c, r, err);
 }
 
 static void on_read(void *vctx, size_t n)
@@ -328,6 +405,7 @@ static void *part_open(void *owner)
         return NULL;
     l3d_intern_init(&p->t.str);
     p->c.t = &p->t;
+    p->c.owner = owner;
     p->c.table = ((load_ctx *)owner)->table;
     return p;
 }
@@ -335,14 +413,31 @@ static void *part_open(void *owner)
 static int part_take(void *owner, void *vp, l3d_err *err)
 {
     load_ctx *c = owner;
-    return append_table(c->t, &((part *)vp)->t, table_index(c->table), err);
+    part *p = vp;
+    skipped *to = &c->skipped_sd, *from = &p->c.skipped_sd;
+    if (to->n + from->n > to->cap) {
+        size_t cap = to->cap ? to->cap : 1024;
+        while (cap < to->n + from->n)
+            cap *= 2;
+        uint64_t *h = realloc(to->hash, cap * sizeof *h);
+        if (!h)
+            return oom(err);
+        to->hash = h;
+        to->cap = cap;
+    }
+    if (from->n)
+        memcpy(to->hash + to->n, from->hash, from->n * sizeof *from->hash);
+    to->n += from->n;
+    return append_table(c->t, &p->t, table_index(c->table), err);
 }
 
 static void part_drop(void *owner, void *vp)
 {
     (void)owner;
-    l3d_tables_free(&((part *)vp)->t);
-    free(vp);
+    part *p = vp;
+    l3d_tables_free(&p->t);
+    free(p->c.skipped_sd.hash);
+    free(p);
 }
 
 static uint32_t *table_rows(l3d_tables *t, int ti)
@@ -365,6 +460,35 @@ static void part_undo(void *owner)
 
 static const l3d_parts table_parts = {part_open, part_take, part_drop, part_undo};
 
+/* Which calibrated sensors are the channel's (2), another's (1), or of an
+ * unknown sensor (3: their records are kept, for link_tables to report).
+ * Duplicate tokens: the last record counts, as in link_tables. */
+static int note_channel_calibs(load_ctx *c, l3d_err *err)
+{
+    l3d_tables *t = c->t;
+    uint32_t chan = l3d_intern_id(&t->str, c->channel, 0);
+    for (uint32_t i = 0; i < t->calib.n; i++) {
+        const l3d_calib *cb = &t->calib.rows[i];
+        size_t v = 3;
+        for (uint32_t k = 0; k < t->sensor.n; k++)
+            if (t->sensor.rows[k].token == cb->sensor_tok)
+                v = t->sensor.rows[k].channel == chan ? 2 : 1;
+        if (!l3d_strmap_put(&c->calib_channel, l3d_str(t, cb->token), v))
+            return oom(err);
+    }
+    return L3D_OK;
+}
+
+/* The ego poses that the kept sample_data records name. */
+static int note_used_ego_poses(load_ctx *c, l3d_err *err)
+{
+    const l3d_tables *t = c->t;
+    for (uint32_t i = 0; i < t->sample_data.n; i++)
+        if (!l3d_strmap_put(&c->ego_used, l3d_str(t, t->sample_data.rows[i].ego_tok), 1))
+            return oom(err);
+    return L3D_OK;
+}
+
 static int on_table(void *vctx, const char *table, const char *display, int64_t size,
                     l3d_stream *s, l3d_err *err)
 {
@@ -379,6 +503,13 @@ static int on_table(void *vctx, const char *table, const char *display, int64_t 
     c->table = table;
     c->rows_before = *table_rows(c->t, ti);
     c->records_before = c->t->n_records;
+    int rc = L3D_OK;
+    if (c->filter && ti == TI_SAMPLE_DATA && c->seen[TI_CALIB] && c->seen[TI_SENSOR])
+        rc = note_channel_calibs(c, err);
+    if (c->filter && ti == TI_EGO_POSE && c->seen[TI_SAMPLE_DATA])
+        rc = note_used_ego_poses(c, err);
+    if (rc)
+        return rc;
     int chunks;
     return l3d_json_parse_table(s, display, on_record, c, &table_parts, c, &chunks, on_read, c,
                                 err);
@@ -434,8 +565,34 @@ static int dangling(l3d_err *err, const char *table, const char *token, const ch
                     value, target);
 }
 
-static int link_tables(l3d_tables *t, const char *channel, l3d_err *err)
+/* l3d_tables_load reads the tables again, keeping every record: a prev
+ * link names a skipped record (of another sensor). No real data does that,
+ * but MMDetection3D would follow such a link, and so we do. */
+enum { RELOAD_ALL = -1 };
+
+static int cmp_u64(const void *a, const void *b)
 {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether token may be that of a skipped record (hashes: false positives
+ * only cost a second reading). */
+static int was_skipped(skipped *sk, int *sorted, const char *token)
+{
+    if (!sk->n)
+        return 0;
+    if (!*sorted) {
+        qsort(sk->hash, sk->n, sizeof *sk->hash, cmp_u64);
+        *sorted = 1;
+    }
+    uint64_t h = l3d_hash_bytes(token, strlen(token), 0);
+    return bsearch(&h, sk->hash, sk->n, sizeof h, cmp_u64) != NULL;
+}
+
+static int link_tables(l3d_tables *t, const char *channel, skipped *sk, l3d_err *err)
+{
+    int sorted = 0;
     idmap m_scene = {0}, m_sample = {0}, m_sd = {0}, m_ego = {0}, m_calib = {0}, m_sensor = {0},
           m_inst = {0}, m_cat = {0};
     int rc = L3D_OK;
@@ -472,8 +629,16 @@ static int link_tables(l3d_tables *t, const char *channel, l3d_err *err)
             goto out;
         }
         d->in_channel = t->sensor.rows[t->calib.rows[d->calib].sensor].channel == chan;
-        if (!d->in_channel)
+        int has_prev = l3d_str(t, d->prev_tok)[0] != 0;
+        d->prev = has_prev ? idmap_get(&m_sd, d->prev_tok) : L3D_NO_ROW;
+        if (!d->in_channel) {
+            /* checked no further, but linked: a channel record's prev may
+             * name it (MMDetection3D then takes it as a sweep), and its
+             * prev goes on from there */
+            d->ego = idmap_get(&m_ego, d->ego_tok);
+            d->prev_dangling = has_prev && d->prev == L3D_NO_ROW;
             continue;
+        }
         d->sample = idmap_get(&m_sample, d->sample_tok);
         if (d->sample == L3D_NO_ROW) {
             rc = dangling(err, "sample_data", l3d_str(t, d->token), "sample_token",
@@ -486,13 +651,13 @@ static int link_tables(l3d_tables *t, const char *channel, l3d_err *err)
                           l3d_str(t, d->ego_tok), "ego_pose");
             goto out;
         }
-        d->prev = L3D_NO_ROW;
-        if (l3d_str(t, d->prev_tok)[0]) {
-            d->prev = idmap_get(&m_sd, d->prev_tok);
-            if (d->prev == L3D_NO_ROW) {
-                d->prev_dangling = 1;
-                t->n_prev_dangling++;
+        if (has_prev && d->prev == L3D_NO_ROW) {
+            if (was_skipped(sk, &sorted, l3d_str(t, d->prev_tok))) {
+                rc = RELOAD_ALL;
+                goto out;
             }
+            d->prev_dangling = 1;
+            t->n_prev_dangling++;
         }
         /* SDK: sample.data[channel] = last key frame in file order */
         if (d->key_frame)
@@ -551,31 +716,46 @@ out:
     return rc;
 }
 
-int l3d_tables_load(l3d_tables *t, l3d_source *src, const char *channel, int verify_lidar,
-                    l3d_bytes_fn progress, void *progress_ctx, l3d_err *err)
+static int load(l3d_tables *t, l3d_source *src, const char *channel, int verify_lidar,
+                int filter, l3d_bytes_fn progress, void *progress_ctx, l3d_err *err)
 {
     memset(t, 0, sizeof *t);
     l3d_intern_init(&t->str);
-    load_ctx c = {.t = t, .progress = progress, .progress_ctx = progress_ctx};
-    int rc = l3d_source_scan(src, (const char *const *)l3d_table_names, verify_lidar, on_table,
-                             &c, err);
+    load_ctx c = {.t = t, .channel = channel, .filter = filter, .progress = progress,
+                  .progress_ctx = progress_ctx};
+    l3d_strmap_init(&c.calib_channel);
+    l3d_strmap_init(&c.ego_used);
+    int rc = l3d_source_scan(src, read_order, verify_lidar, on_table, &c, err);
     l3d_json_chunk_cache_free();
-    if (rc)
-        return rc;
-    for (int i = 0; i < N_REQUIRED; i++)
+    l3d_strmap_free(&c.calib_channel);
+    l3d_strmap_free(&c.ego_used);
+    for (int i = 0; i < N_REQUIRED && !rc; i++)
         if (!c.seen[i])
-            return l3d_fail(err, L3D_EMISSING_TABLE,
-                            "table '%s.json' not found in the dataset source (looked in "
-                            "train_data/, v1.01-train/v1.01-train/ and the folder itself)",
-                            l3d_table_names[i]);
+            rc = l3d_fail(err, L3D_EMISSING_TABLE,
+                          "table '%s.json' not found in the dataset source (looked in "
+                          "train_data/, v1.01-train/v1.01-train/ and the folder itself)",
+                          l3d_table_names[i]);
     t->has_annotations = c.seen[table_index("sample_annotation")];
-    if (t->has_annotations)
-        for (int i = N_REQUIRED + 1; i < N_TABLES; i++)
-            if (!c.seen[i])
-                return l3d_fail(err, L3D_EMISSING_TABLE,
-                                "table '%s.json' not found, but sample_annotation.json needs it",
-                                l3d_table_names[i]);
-    return link_tables(t, channel, err);
+    for (int i = N_REQUIRED + 1; i < N_TABLES && t->has_annotations && !rc; i++)
+        if (!c.seen[i])
+            rc = l3d_fail(err, L3D_EMISSING_TABLE,
+                          "table '%s.json' not found, but sample_annotation.json needs it",
+                          l3d_table_names[i]);
+    if (!rc)
+        rc = link_tables(t, channel, &c.skipped_sd, err);
+    free(c.skipped_sd.hash);
+    return rc;
+}
+
+int l3d_tables_load(l3d_tables *t, l3d_source *src, const char *channel, int verify_lidar,
+                    l3d_bytes_fn progress, void *progress_ctx, l3d_err *err)
+{
+    int rc = load(t, src, channel, verify_lidar, 1, progress, progress_ctx, err);
+    if (rc == RELOAD_ALL) {
+        l3d_tables_free(t);
+        rc = load(t, src, channel, verify_lidar, 0, progress, progress_ctx, err);
+    }
+    return rc;
 }
 
 void l3d_tables_free(l3d_tables *t)

@@ -450,6 +450,43 @@ static void test_tables_in_chunks(void **state)
     }
 }
 
+/* Records no line can use (sample_data of other sensors, ego poses no
+ * kept sample_data names) are skipped, yet checked as before; and a prev
+ * link to a skipped record is followed, as MMDetection3D follows it. */
+static void test_skipped_records(void **state)
+{
+    (void)state;
+    /* the camera record and an unused ego pose, with the defects a kept
+     * record is refused for */
+    check_defect("train_data/sample_data.json", "\"filename\": \"images/cam0.jpeg\"",
+                 "\"filename\": 7", 5, "field 'filename' has the wrong type");
+    check_defect("train_data/sample_data.json", "\"ego_pose_token\": \"ep0\", \"calibrated_sensor_token\": \"c_cam\"",
+                 "\"ego_pose_token\": \"ep0\", \"calibrated_sensor_token\": \"c_gone\"", 7,
+                 "calibrated_sensor_token 'c_gone' names no record of calibrated_sensor.json");
+    check_defect("train_data/ego_pose.json", "{\"token\": \"ep0\"",
+                 "{\"token\": \"ep_unused\", \"translation\": [1e999, 0, 0], \"rotation\": [1, 0, 0, 0], "
+                 "\"timestamp\": 0},\n {\"token\": \"ep0\"", 10, "'translation'[0] is not finite");
+    /* sd1's prev names the camera record: its sweep is that record */
+    const char *d = tiny();
+    replace_in(d, "train_data/sample_data.json", "\"prev\": \"sd0\"", "\"prev\": \"cam0\"");
+    char args[9000];
+    snprintf(args, sizeof args, "--missing-lidar keep '%s'", d);
+    result r;
+    run(&r, args);
+    assert_int_equal(r.rc, 0);
+    int found = 0;
+    for (int i = 0; i < r.n; i++)
+        if (strcmp(r.lines[i].token, "smp1") == 0) {
+            found = 1;
+            assert_int_equal(r.lines[i].n_sweeps, 1);
+            assert_string_equal(r.lines[i].sweeps[0].sample_data_token, "cam0");
+            assert_string_equal(r.lines[i].sweeps[0].lidar.path, "images/cam0.jpeg");
+        }
+    assert_true(found);
+    done(&r);
+    same_in_chunks(d);
+}
+
 static void test_output_file_is_atomic(void **state)
 {
     (void)state;
@@ -530,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_and_nonfinite_bins),
         cmocka_unit_test(test_output_file_is_atomic),
         cmocka_unit_test(test_tables_in_chunks),
+        cmocka_unit_test(test_skipped_records),
         cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

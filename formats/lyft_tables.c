@@ -339,6 +339,8 @@ static int append_part(l3d_tables *to, const l3d_tables *from, void **rows, uint
                        uint32_t *cap, const void *from_rows, uint32_t from_n, size_t elem,
                        const id_field *ids, size_t n_ids, uint32_t *remap, l3d_err *err)
 {
+    if (!from_n)   /* every record of the part skipped */
+        return L3D_OK;
     if ((uint64_t)*n + from_n >= L3D_NO_ROW)
         return oom(err);
     while (*n + from_n > *cap)

@@ -8,7 +8,8 @@
 
 /* Enough slots that workers rarely wait for the caller and the reverse,
  * few enough that they stay small (a line is ~15 KB before its boxes). */
-enum { N_SLOTS = 64, MAX_WORKERS = 8 };
+enum { N_SLOTS = 64, MAX_WORKERS = 8, BATCH = 8 };
+#define NOT_WAITING UINT64_MAX
 
 typedef enum { FREE, QUEUED, BUSY, DONE } slot_state;
 
@@ -19,18 +20,21 @@ typedef struct slot {
     size_t len, cap;
     int rc;
     l3d_err err;
-    slot_state state;
+    int state;   /* slot_state; DONE is stored and read atomically, without the lock */
 } slot;
 
 /* Line number k (counted from 0 in submission order) uses slot k % N_SLOTS;
- * drained <= formatted <= submitted. */
+ * drained <= claimed <= submitted <= staged. The caller stages jobs and
+ * hands them to the workers BATCH at a time (one lock, one wake-up). */
 struct l3d_line_pool {
     pthread_mutex_t mu;
     pthread_cond_t queued_cv, done_cv;
     slot slots[N_SLOTS];
-    uint64_t submitted, claimed, drained;
+    uint64_t submitted, claimed, drained;   /* under mu (drained: the caller's) */
+    uint64_t staged;                        /* the caller's */
     int stop;
-    int caller_waits;   /* workers wake the caller only while it waits */
+    uint64_t awaited;   /* the line the caller waits for (NOT_WAITING): only its worker
+                           wakes the caller */
     int n_workers;
     pthread_t workers[MAX_WORKERS];
     l3d_line_build build;
@@ -47,18 +51,24 @@ static void *work(void *arg)
             pthread_cond_wait(&p->queued_cv, &p->mu);
         if (p->claimed == p->submitted)
             break;
-        slot *s = &p->slots[p->claimed++ % N_SLOTS];
-        s->state = BUSY;
+        uint64_t seq = p->claimed++;
+        slot *s = &p->slots[seq % N_SLOTS];
+        __atomic_store_n(&s->state, BUSY, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->mu);
         s->len = 0;
         int rc = p->build(p->ctx, s->job, &s->line, &s->err);
         if (rc == L3D_OK)
             rc = l3d_index_line_append(&s->text, &s->len, &s->cap, &s->line, &s->err);
-        pthread_mutex_lock(&p->mu);
         s->rc = rc;
-        s->state = DONE;
-        if (p->caller_waits)
+        /* done, then wake the caller if it waits for this line: it marks
+         * that before it looks, so one of the two sees the other */
+        __atomic_store_n(&s->state, DONE, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&p->awaited, __ATOMIC_SEQ_CST) == seq) {
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -100,6 +110,7 @@ int l3d_line_pool_start(l3d_line_pool **out, int n_workers, l3d_line_build build
     l3d_line_pool *p = calloc(1, sizeof *p);
     if (!p)
         return l3d_fail(err, L3D_EINTERNAL, "out of memory");
+    p->awaited = NOT_WAITING;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->queued_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
@@ -121,51 +132,72 @@ int l3d_line_pool_start(l3d_line_pool **out, int n_workers, l3d_line_build build
     return L3D_OK;
 }
 
-/* Waits for the oldest submitted line and passes its text on. */
-static int drain_one(l3d_line_pool *p, l3d_err *err)
+/* Hands the staged jobs to the workers. */
+static void publish(l3d_line_pool *p)
 {
-    slot *s = &p->slots[p->drained % N_SLOTS];
+    if (p->staged == p->submitted)
+        return;
     pthread_mutex_lock(&p->mu);
-    while (s->state != DONE) {
-        p->caller_waits = 1;
-        pthread_cond_wait(&p->done_cv, &p->mu);
-    }
-    p->caller_waits = 0;
+    p->submitted = p->staged;
+    pthread_cond_broadcast(&p->queued_cv);
     pthread_mutex_unlock(&p->mu);
-    if (s->rc) {
-        *err = s->err;
-        return s->rc;
+}
+
+static int is_done(const slot *s) { return __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == DONE; }
+
+/* Waits for the oldest submitted line, then passes it and every finished
+ * line after it on: the caller sleeps once per batch, not once per line. */
+static int drain(l3d_line_pool *p, l3d_err *err)
+{
+    publish(p);
+    slot *oldest = &p->slots[p->drained % N_SLOTS];
+    if (!is_done(oldest)) {
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->awaited, p->drained, __ATOMIC_SEQ_CST);
+        while (!is_done(oldest))
+            pthread_cond_wait(&p->done_cv, &p->mu);
+        __atomic_store_n(&p->awaited, NOT_WAITING, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&p->mu);
     }
-    int rc = p->sink(p->ctx, &s->line, s->text, s->len, err);
-    if (rc)
-        return rc;
-    s->state = FREE;   /* no worker looks at a slot the queue has passed */
-    p->drained++;
+    for (; p->drained < p->submitted; p->drained++) {
+        slot *s = &p->slots[p->drained % N_SLOTS];
+        if (!is_done(s))
+            break;
+        if (s->rc) {
+            *err = s->err;
+            return s->rc;
+        }
+        int rc = p->sink(p->ctx, &s->line, s->text, s->len, err);
+        if (rc)
+            return rc;
+        s->state = FREE;   /* no worker looks at a slot the queue has passed */
+    }
     return L3D_OK;
 }
 
 int l3d_line_pool_submit(l3d_line_pool *p, uint32_t job, l3d_err *err)
 {
-    if (p->submitted - p->drained == N_SLOTS) {
-        int rc = drain_one(p, err);
+    if (p->staged - p->drained == N_SLOTS) {
+        int rc = drain(p, err);
         if (rc)
             return rc;
     }
-    pthread_mutex_lock(&p->mu);
-    slot *s = &p->slots[p->submitted % N_SLOTS];
+    slot *s = &p->slots[p->staged % N_SLOTS];   /* no worker looks at it before publish */
     s->job = job;
     s->state = QUEUED;
-    p->submitted++;
-    pthread_cond_signal(&p->queued_cv);
-    pthread_mutex_unlock(&p->mu);
+    p->staged++;
+    if (p->staged - p->submitted >= BATCH)
+        publish(p);
     return L3D_OK;
 }
 
 int l3d_line_pool_finish(l3d_line_pool *p, int discard, l3d_err *err)
 {
     int rc = L3D_OK;
+    if (!discard)
+        publish(p);
     while (!discard && !rc && p->drained < p->submitted)
-        rc = drain_one(p, err);
+        rc = drain(p, err);
     stop_workers(p);
     free_pool(p);
     return rc;

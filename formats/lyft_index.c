@@ -52,14 +52,19 @@ static int copy_str(char *dst, size_t n, const char *src, const char *what, l3d_
 }
 
 static int resolve_lidar(const l3d_tables *t, l3d_source *src, const l3d_sample_data *sd,
-                         int verify, const char *key_root, l3d_lidar_file *f, const char **root,
-                         l3d_err *err)
+                         const l3d_index_opts *o, const char *key_root, l3d_lidar_file *f,
+                         const char **root, l3d_err *err)
 {
     const char *name = l3d_str(t, sd->filename);
-    const l3d_lidar_loc *loc;
-    int rc = l3d_source_find_lidar(src, name, verify, &loc, err);
-    if (rc)
-        return rc;
+    const l3d_lidar_loc **known = o->sd_locs ? &o->sd_locs[sd - t->sample_data.rows] : NULL;
+    const l3d_lidar_loc *loc = known ? __atomic_load_n(known, __ATOMIC_ACQUIRE) : NULL;
+    if (!loc) {
+        int rc = l3d_source_find_lidar(src, name, o->verify_lidar, &loc, err);
+        if (rc)
+            return rc;
+        if (known)   /* two threads may both store it: the same answer */
+            __atomic_store_n(known, loc, __ATOMIC_RELEASE);
+    }
     f->nonfinite = -1;
     f->tail_bytes = 0;
     if (!loc->found) {
@@ -99,7 +104,7 @@ int l3d_index_build(const l3d_tables *t, l3d_source *src, uint32_t sample_row,
         return rc;
     line->timestamp = s->timestamp;
     const char *root = NULL;
-    if ((rc = resolve_lidar(t, src, sd, o->verify_lidar, NULL, &line->lidar, &root, err)))
+    if ((rc = resolve_lidar(t, src, sd, o, NULL, &line->lidar, &root, err)))
         return rc;
     memcpy(line->lidar2ego_translation, l2e->t, sizeof l2e->t);
     memcpy(line->lidar2ego_rotation, l2e->q, sizeof l2e->q);
@@ -119,7 +124,7 @@ int l3d_index_build(const l3d_tables *t, l3d_source *src, uint32_t sample_row,
                            l3d_str(t, p->token), "token", err)))
             return rc;
         const char *sroot = NULL;
-        if ((rc = resolve_lidar(t, src, p, o->verify_lidar, root, &w->lidar, &sroot, err)))
+        if ((rc = resolve_lidar(t, src, p, o, root, &w->lidar, &sroot, err)))
             return rc;
         if (!root)
             root = sroot;

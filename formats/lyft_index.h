@@ -11,6 +11,11 @@
 typedef struct l3d_index_opts {
     int sweeps;          /* 0..10 */
     int verify_lidar;    /* read every .bin and count non-finite floats */
+    /* NULL, or [sample_data.n] NULLs: each record's LiDAR file is then
+     * looked up in the source once and remembered here, without the
+     * source's lock (a file serves up to 11 lines, built on several
+     * threads) */
+    const l3d_lidar_loc **sd_locs;
 } l3d_index_opts;
 
 /* Samples in scene order (scene.json order), then by timestamp (ties keep

@@ -309,8 +309,11 @@ int main(int argc, char **argv)
             l3d_atomic_abort(&out.af);
         l3d_die_err(&err);
     }
+    const l3d_lidar_loc **sd_locs = calloc((size_t)t.sample_data.n + 1, sizeof *sd_locs);
+    if (!sd_locs)
+        l3d_die(L3D_EINTERNAL, "out of memory");
     job_ctx j = {.o = &o, .t = &t, .src = src, .rows = rows, .out = &out, .prog = &prog,
-                 .io = {.sweeps = o.sweeps, .verify_lidar = o.verify}};
+                 .io = {.sweeps = o.sweeps, .verify_lidar = o.verify, .sd_locs = sd_locs}};
     l3d_strmap_init(&j.c.warned);
     if (l3d_line_pool_start(&out.pool, 0, build_line, take_line, &j, &err))
         die_output(&out, &err);
@@ -356,6 +359,7 @@ int main(int argc, char **argv)
                 l3d_prog, j.c.written, j.c.sweeps, j.c.boxes, t.n_records, j.c.corrupt,
                 j.c.nonfinite_files, j.c.skipped_missing + j.c.kept_missing);
     l3d_strmap_free_keys(&j.c.warned);
+    free(sd_locs);
     free(rows);
     free(keep);
     l3d_tables_free(&t);

@@ -1,7 +1,8 @@
 /* The Lyft/nuScenes JSON tables, reduced to the fields LiDAR detection uses.
  *
  * Every table is read once (formats/json_split: in chunks on every CPU, or
- * streamed) into compact arrays;
+ * streamed) into compact arrays, leaving out the records no index line can
+ * use (other sensors' sample_data, ego poses nothing kept names);
  * tokens and names are interned into dense ids, so the 638k annotations and
  * 189k sample_data of Lyft train take tens of MB, not a DOM of the files.
  * After loading, every reference is resolved to a row index, and dangling
@@ -65,13 +66,16 @@ typedef struct l3d_tables {
     long n_records;             /* records read over all tables */
 } l3d_tables;
 
-/* Tables read, in this order for folders; the first six are required. */
+/* The tables read; the first six are required. (Folders are read in an
+ * order of their own: see read_order in lyft_tables.c.) */
 extern const char *const l3d_table_names[];
 
 typedef void (*l3d_bytes_fn)(void *ctx, int64_t bytes_read);
 
 /* Loads and links the tables of src for LiDAR channel `channel`.
- * progress (may be NULL) is called as bytes are read. */
+ * progress (may be NULL) is called as bytes are read. Should a channel
+ * record's prev name a record left out, the tables are read a second time,
+ * keeping every record (progress then starts over). */
 int l3d_tables_load(l3d_tables *t, l3d_source *src, const char *channel, int verify_lidar,
                     l3d_bytes_fn progress, void *progress_ctx, l3d_err *err);
 void l3d_tables_free(l3d_tables *t);

@@ -421,19 +421,26 @@ int64_t l3d_source_table_bytes(l3d_source *src, const char *const *wanted)
     return total;
 }
 
+/* Called on several threads at once (index lines are built on a pool):
+ * each call reads into a buffer of its own. */
 static int verify_file(const char *path, int64_t *bad, l3d_err *err)
 {
-    static unsigned char buf[1 << 16];
+    enum { BUF = 1 << 16 };   /* a multiple of 4, so floats never straddle reads */
+    unsigned char *buf = malloc(BUF);
+    if (!buf)
+        return l3d_fail(err, L3D_EINTERNAL, "out of memory");
     FILE *fp = fopen(path, "rb");
-    if (!fp)
+    if (!fp) {
+        free(buf);
         return l3d_fail(err, L3D_EIO, "%s: %s", path, strerror(errno));
+    }
     int64_t total = 0;
     size_t k;
-    /* 65536 is a multiple of 4, so floats never straddle reads */
-    while ((k = fread(buf, 1, sizeof buf, fp)) > 0)
+    while ((k = fread(buf, 1, BUF, fp)) > 0)
         total += l3d_count_nonfinite_f32(buf, k / 4 * 4);
     int failed = ferror(fp);
     fclose(fp);
+    free(buf);
     if (failed)
         return l3d_fail(err, L3D_EIO, "%s: read error", path);
     *bad = total;

@@ -2,6 +2,7 @@
 #   make            build every tool into bin/
 #   make check      build and run all CMocka tests
 #   make check-asan the same tests under AddressSanitizer + UBSan (CUDA left out)
+#   make check-tsan the tests of the multi-threaded index path under ThreadSanitizer
 #   make deps       install the Debian packages we need (root) or print the command
 #   make bench      benchmarks against their peers (see docs/benchmarks.md)
 #   make clean      remove build outputs
@@ -75,7 +76,7 @@ LIB_OBJ := $(call obj,$(FORMATS_SRC) $(KERNELS_SRC) $(TRAINER_SRC) $(COMMON_SRC)
 LIB := $(BUILD)/liblidar3d.a
 
 .SECONDARY:
-.PHONY: all check check-asan deps bench demo learn-check clean found
+.PHONY: all check check-asan check-tsan deps bench demo learn-check clean found
 all: found $(TOOLS)
 
 found:
@@ -132,6 +133,15 @@ check-asan:
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined'
 
+# ThreadSanitizer over the tests of what runs on several threads: tables read
+# in chunks, index lines built on a pool, LiDAR look-ups shared between them.
+# A race makes the tool or the test exit non-zero, so the test fails.
+TSAN_TESTS := line_pool json_records lyft_index real_data
+check-tsan:
+	$(MAKE) check BUILD=build-tsan BIN=build-tsan/bin NO_CUDA=1 OPT=-O1 \
+	  TESTS='$(patsubst %,build-tsan/tests/test_%,$(TSAN_TESTS))' \
+	  EXTRA_CFLAGS='-fsanitize=thread' EXTRA_LDFLAGS='-fsanitize=thread'
+
 # The main job end to end on a small synthetic dataset, as real file targets:
 # re-running skips finished steps (make clean or rm -r build/demo starts over).
 DEMO := $(BUILD)/demo
@@ -182,6 +192,6 @@ bench: all $(BENCHES)
 	BUILD=$(BUILD) bench/run.sh
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-tsan bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

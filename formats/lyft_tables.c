@@ -133,19 +133,29 @@ static int on_sample(load_ctx *lc, const l3d_record *r, l3d_err *err)
 /* The context whose maps say which records to skip. */
 static const load_ctx *filters(const load_ctx *lc) { return lc->owner ? lc->owner : lc; }
 
-static int skip_sample_data(load_ctx *lc, const char *token, l3d_err *err)
+/* Appends n hashes to k. */
+static int add_skipped(skipped *k, const uint64_t *hash, size_t n, l3d_err *err)
 {
-    skipped *k = &lc->skipped_sd;
-    if (k->n == k->cap) {
-        size_t cap = k->cap ? 2 * k->cap : 1024;
+    if (k->n + n > k->cap) {
+        size_t cap = k->cap ? k->cap : 1024;
+        while (cap < k->n + n)
+            cap *= 2;
         uint64_t *h = realloc(k->hash, cap * sizeof *h);
         if (!h)
             return oom(err);
         k->hash = h;
         k->cap = cap;
     }
-    k->hash[k->n++] = l3d_hash_bytes(token, strlen(token), 0);
+    if (n)
+        memcpy(k->hash + k->n, hash, n * sizeof *hash);
+    k->n += n;
     return L3D_OK;
+}
+
+static int skip_sample_data(load_ctx *lc, const char *token, l3d_err *err)
+{
+    uint64_t h = l3d_hash_bytes(token, strlen(token), 0);
+    return add_skipped(&lc->skipped_sd, &h, 1, err);
 }
 
 static int on_sample_data(load_ctx *lc, const l3d_record *r, l3d_err *err)
@@ -416,21 +426,8 @@ static int part_take(void *owner, void *vp, l3d_err *err)
 {
     load_ctx *c = owner;
     part *p = vp;
-    skipped *to = &c->skipped_sd, *from = &p->c.skipped_sd;
-    if (to->n + from->n > to->cap) {
-        size_t cap = to->cap ? to->cap : 1024;
-        while (cap < to->n + from->n)
-            cap *= 2;
-        uint64_t *h = realloc(to->hash, cap * sizeof *h);
-        if (!h)
-            return oom(err);
-        to->hash = h;
-        to->cap = cap;
-    }
-    if (from->n)
-        memcpy(to->hash + to->n, from->hash, from->n * sizeof *from->hash);
-    to->n += from->n;
-    return append_table(c->t, &p->t, table_index(c->table), err);
+    int rc = add_skipped(&c->skipped_sd, p->c.skipped_sd.hash, p->c.skipped_sd.n, err);
+    return rc ? rc : append_table(c->t, &p->t, table_index(c->table), err);
 }
 
 static void part_drop(void *owner, void *vp)

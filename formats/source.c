@@ -27,9 +27,9 @@ typedef struct input {
     int is_dir;
     char tables[PATH_MAX];   /* folder: absolute table folder ("" if none) */
     char root[PATH_MAX];     /* folder: dataset root for LiDAR files */
-    int root_fd;             /* root opened O_PATH on first look-up; -1 before (or if it
-                                fails): LiDAR files are stat'ed relative to it, which
-                                walks two path components instead of the whole path */
+    int root_fd;             /* root opened O_PATH (-1 if that failed): LiDAR files are
+                                stat'ed relative to it, which walks two path components
+                                instead of the whole path */
 } input;
 
 /* Answers of l3d_source_find_lidar come in blocks that never move. */
@@ -45,7 +45,8 @@ struct l3d_source {
                                 needs no stat of its own (missing LiDAR folders cost
                                 four failed stats per file) */
     pthread_mutex_t lidar_mu; /* l3d_source_find_lidar is called from several threads:
-                                 this guards found, dirs and locs */
+                                 this guards found, dirs and locs, and is held only
+                                 around their look-ups and updates, never a syscall */
     l3d_lidar_loc **loc_blocks; /* answers, LOC_BLOCK to a block so that they never move */
     size_t n_locs, n_loc_blocks;
     lidar_member *members;
@@ -168,6 +169,7 @@ int l3d_source_open(l3d_source **out, char *const *paths, int n_paths, l3d_err *
                 l3d_source_close(src);
                 return rc;
             }
+            in->root_fd = open(in->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         } else if (access(in->path, R_OK) != 0) {
             int e = errno;
             l3d_source_close(src);
@@ -488,20 +490,19 @@ static const l3d_lidar_loc *known(const l3d_source *src, const char *filename)
     return k + 1 ? &src->loc_blocks[k / LOC_BLOCK][k % LOC_BLOCK] : NULL;
 }
 
-/* Thread-safe: look-ups and stats hold lidar_mu, reading a file to verify
- * it does not (two threads may then verify one file: both get one answer). */
+/* Thread-safe. Two threads may look up (and verify) one file at once:
+ * both get the answer remembered first. */
 int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
                           const l3d_lidar_loc **loc, l3d_err *err)
 {
     pthread_mutex_lock(&src->lidar_mu);
-    if ((*loc = known(src, filename))) {
-        pthread_mutex_unlock(&src->lidar_mu);
+    *loc = known(src, filename);
+    pthread_mutex_unlock(&src->lidar_mu);
+    if (*loc)
         return L3D_OK;
-    }
     l3d_lidar_loc found;
     char verify_path[PATH_MAX + 1100];
     int rc = find_lidar_uncached(src, filename, &found, verify_path, err);
-    pthread_mutex_unlock(&src->lidar_mu);
     if (!rc && verify && verify_path[0])
         rc = verify_file(verify_path, &found.nonfinite, err);
     if (rc)
@@ -513,33 +514,38 @@ int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
     return *loc ? L3D_OK : l3d_fail(err, L3D_EINTERNAL, "out of memory");
 }
 
-/* Whether the folder part of path is a folder (remembered); -1 on OOM. */
+/* Whether the folder part of path is a folder (remembered; the stat is made
+ * without the lock); -1 on OOM. */
 static int folder_present(l3d_source *src, const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash || slash == path)
         return 1;
-    char *dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return -1;
-    size_t v = l3d_strmap_get(&src->dirs, dir);
-    if (v) {
-        free(dir);
+    char dir[PATH_MAX + 1100];
+    size_t len = (size_t)(slash - path);
+    memcpy(dir, path, len);
+    dir[len] = 0;
+    pthread_mutex_lock(&src->lidar_mu);
+    size_t v = l3d_strmap_get_n(&src->dirs, dir, len);
+    pthread_mutex_unlock(&src->lidar_mu);
+    if (v)
         return v == 2;
-    }
     v = is_dir(dir) ? 2 : 1;
-    if (!l3d_strmap_put(&src->dirs, dir, v)) {
-        free(dir);
-        return -1;
+    int ok = 1;
+    pthread_mutex_lock(&src->lidar_mu);
+    if (!l3d_strmap_get_n(&src->dirs, dir, len)) {
+        char *key = strdup(dir);
+        ok = key && l3d_strmap_put_n(&src->dirs, key, len, v);
+        if (!ok)
+            free(key);
     }
-    return v == 2;
+    pthread_mutex_unlock(&src->lidar_mu);
+    return ok ? v == 2 : -1;
 }
 
 /* is_file(path) for path = in->root + "/" + rel, through in->root_fd. */
-static int is_file_in(input *in, const char *rel, const char *path, int64_t *size)
+static int is_file_in(const input *in, const char *rel, const char *path, int64_t *size)
 {
-    if (in->root_fd < 0)
-        in->root_fd = open(in->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (in->root_fd < 0 || rel[0] == '/')   /* fstatat would ignore the folder */
         return is_file(path, size);
     struct stat st;

@@ -10,7 +10,8 @@
 
 void l3d_format_double(char buf[32], double v)
 {
-    l3d_dtoa(v, buf);
+    char text[L3D_DTOA_ROOM];
+    memcpy(buf, text, (size_t)l3d_dtoa(v, text) + 1);
 }
 
 void l3d_index_line_init(l3d_index_line *l) { memset(l, 0, sizeof *l); }
@@ -111,7 +112,7 @@ static void str(textbuf *b, const char *s)
 
 static void num(textbuf *b, double v)
 {
-    if (room(b, 32))
+    if (room(b, L3D_DTOA_ROOM))
         b->len += (size_t)l3d_dtoa(v, b->p + b->len);
 }
 

@@ -14,10 +14,14 @@
 extern "C" {
 #endif
 
+/* Bytes l3d_dtoa may write: the text is at most 25 bytes and its NUL, but
+ * it is written in fixed-size pieces that may run past the NUL. */
+#define L3D_DTOA_ROOM 48
+
 /* Writes the shortest round-trip text of a finite v ("0.2", "1e-7",
- * "1e+21", "1556675185903083.2", "2"; -0 gives "0") into buf (32 bytes
- * suffice); returns its length. */
-int l3d_dtoa(double v, char buf[32]);
+ * "1e+21", "1556675185903083.2", "2"; -0 gives "0") and a NUL into buf,
+ * which must have L3D_DTOA_ROOM bytes; returns its length. */
+int l3d_dtoa(double v, char buf[L3D_DTOA_ROOM]);
 
 /* Writes v in decimal, as printf's "%lld" does, into buf (21 bytes
  * suffice); returns its length. */

@@ -28,7 +28,7 @@ static void emit(void *ctx, const char *s, size_t n)
 static void key(yajl_gen g, const char *k) { yajl_gen_string(g, (const unsigned char *)k, strlen(k)); }
 static void num(yajl_gen g, double v)
 {
-    char buf[32];
+    char buf[L3D_DTOA_ROOM];
     yajl_gen_number(g, buf, (size_t)l3d_dtoa(v, buf));
 }
 static void integer(yajl_gen g, int64_t v) { yajl_gen_integer(g, v); }

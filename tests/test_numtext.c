@@ -15,7 +15,7 @@
 
 static void expect_text(double v, const char *want)
 {
-    char buf[32];
+    char buf[L3D_DTOA_ROOM];
     int n = l3d_dtoa(v, buf);
     if (strcmp(buf, want) != 0 || n != (int)strlen(want))
         fail_msg("%a: got '%s' (%d), want '%s'", v, buf, n, want);
@@ -42,6 +42,50 @@ static void test_layout(void **state)
     expect_text(5e-324, "5e-324");
     expect_text(1.7976931348623157e308, "1.7976931348623157e+308");
     expect_text(0.49649329755966987, "0.49649329755966987");
+    /* the decimal point after each of 17 digits, and before them */
+    expect_text(1.2345678901234567, "1.2345678901234567");
+    expect_text(12345678901234567.0 / 1e9, "12345678.901234567");
+    expect_text(1234567890123456.7, "1234567890123456.8");
+    expect_text(0.012345678901234567, "0.012345678901234567");
+    expect_text(0.0000012345678901234567, "0.0000012345678901234567");
+    expect_text(-1.2345678901234566e-7, "-1.2345678901234566e-7");
+    expect_text(1.2345678901234568e21, "1.2345678901234568e+21");
+    expect_text(1.5e300, "1.5e+300");
+    expect_text(1e-10, "1e-10");
+    expect_text(9007199254740991.0, "9007199254740991");
+    expect_text(9007199254740992.0, "9007199254740992");
+    expect_text(123456789012345680000.0, "123456789012345680000");
+    expect_text(0.5, "0.5");
+    expect_text(10, "10");
+}
+
+/* The layout rule written out plainly: significant digits d[0, n), the
+ * first worth 10^e. */
+static void reference_text(char *out, int negative, const char *d, int n, int e)
+{
+    char *o = out;
+    if (negative)
+        *o++ = '-';
+    if (e <= -7 || e >= 21) {
+        *o++ = d[0];
+        if (n > 1)
+            *o++ = '.';
+        for (int i = 1; i < n; i++)
+            *o++ = d[i];
+        o += sprintf(o, "e%c%d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        return;
+    }
+    if (e < 0) {
+        o += sprintf(o, "0.");
+        for (int i = e + 1; i < 0; i++)
+            *o++ = '0';
+    }
+    for (int i = 0; i < n || i <= e; i++) {
+        if (i == e + 1 && e >= 0)
+            *o++ = '.';
+        *o++ = i < n ? d[i] : '0';
+    }
+    *o = 0;
 }
 
 static uint64_t next_rand(uint64_t *s)
@@ -64,7 +108,7 @@ static void test_round_trip(void **state)
             v = (double)(u >> 11) * 0x1p-53 * 2e4 - 1e4;
         if (!isfinite(v))
             continue;
-        char buf[32];
+        char buf[L3D_DTOA_ROOM];
         int n = l3d_dtoa(v, buf);
         if (l3d_strtod(buf, (size_t)n, &back) != 0)
             fail_msg("'%s' does not parse", buf);
@@ -99,6 +143,11 @@ static void test_round_trip(void **state)
                 dg[b++] = sig[k];
             if (a != b || memcmp(dn, dg, (size_t)a) != 0)
                 fail_msg("'%s' is not the closest %d-digit text: '%s'", buf, nd, near);
+            /* and laid out as the rule says */
+            char want[64];
+            reference_text(want, v < 0, sig, nd, atoi(strchr(near, 'e') + 1));
+            if (strcmp(buf, want) != 0 || n != (int)strlen(want))
+                fail_msg("%a: got '%s', want '%s'", v, buf, want);
         }
     }
 }

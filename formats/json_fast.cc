@@ -54,13 +54,15 @@ static const char *keep(l3d_json_fast *p, od::raw_json_string raw, size_t *len)
  * for some numbers of more than 19 digits (its issue #2093: "0.95" followed
  * by 18 zeros gives 0.0277), so those are parsed again as
  * formats/json_records.c parses every number, simdjson having checked the
- * grammar. Python writes at most 17 significant digits, so that is rare. */
+ * grammar. Python writes at most 17 significant digits, so that is rare,
+ * and a token of fewer than 20 bytes cannot hold 20 digits: most numbers
+ * are not even counted. */
 static bool number(od::value v, double *out)
 {
     if (v.get_double().get(*out) != SUCCESS)
         return false;
     std::string_view raw = v.raw_json_token();   /* up to the next token */
-    if (raw.size() < 19)
+    if (raw.size() < 20)
         return true;
     size_t n = 0, digits = 0;
     for (; n < raw.size(); n++) {
@@ -70,7 +72,7 @@ static bool number(od::value v, double *out)
         else if (c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E')
             break;
     }
-    return digits < 19 || l3d_strtod(raw.data(), n, out) == 0;
+    return digits <= 19 || l3d_strtod(raw.data(), n, out) == 0;
 }
 
 /* Visits every part of a value not kept in the record, so that what yajl

@@ -190,6 +190,8 @@ void l3d_source_close(l3d_source *src)
     l3d_strmap_free(&src->bins);
     l3d_strmap_free_keys(&src->found);
     l3d_strmap_free_keys(&src->dirs);
+    for (size_t i = 0; i < src->n_locs; i++)
+        free((char *)src->loc_blocks[i / LOC_BLOCK][i % LOC_BLOCK].rel);
     for (size_t i = 0; i < src->n_loc_blocks; i++)
         free(src->loc_blocks[i]);
     free(src->loc_blocks);
@@ -458,9 +460,11 @@ const char *l3d_source_root(const l3d_source *src)
 }
 
 static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
-                               char verify_path[PATH_MAX + 1100], l3d_err *err);
+                               char rel[1024], char verify_path[PATH_MAX + 1100],
+                               l3d_err *err);
 
-/* Remembers a new answer (under lidar_mu); NULL on OOM. */
+/* Remembers a new answer (under lidar_mu), with a copy of its path; NULL
+ * on OOM. */
 static const l3d_lidar_loc *remember(l3d_source *src, const char *filename,
                                      const l3d_lidar_loc *found)
 {
@@ -473,13 +477,15 @@ static const l3d_lidar_loc *remember(l3d_source *src, const char *filename,
             return NULL;
         src->n_loc_blocks++;
     }
-    char *key = strdup(filename);
-    if (!key || !l3d_strmap_put(&src->found, key, src->n_locs + 1)) {
+    char *key = strdup(filename), *rel = strdup(found->rel);
+    if (!key || !rel || !l3d_strmap_put(&src->found, key, src->n_locs + 1)) {
         free(key);
+        free(rel);
         return NULL;
     }
     l3d_lidar_loc *l = &src->loc_blocks[src->n_locs / LOC_BLOCK][src->n_locs % LOC_BLOCK];
     *l = *found;
+    l->rel = rel;
     src->n_locs++;
     return l;
 }
@@ -501,8 +507,8 @@ int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
     if (*loc)
         return L3D_OK;
     l3d_lidar_loc found;
-    char verify_path[PATH_MAX + 1100];
-    int rc = find_lidar_uncached(src, filename, &found, verify_path, err);
+    char rel[1024], verify_path[PATH_MAX + 1100];
+    int rc = find_lidar_uncached(src, filename, &found, rel, verify_path, err);
     if (!rc && verify && verify_path[0])
         rc = verify_file(verify_path, &found.nonfinite, err);
     if (rc)
@@ -555,13 +561,17 @@ static int is_file_in(const input *in, const char *rel, const char *path, int64_
     return 1;
 }
 
-/* With verify_path set to the file to read when verifying ("" if none). */
+/* With loc->rel in rel, and verify_path set to the file to read when
+ * verifying ("" if none). */
 static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
-                               char verify_path[PATH_MAX + 1100], l3d_err *err)
+                               char rel[1024], char verify_path[PATH_MAX + 1100],
+                               l3d_err *err)
 {
     verify_path[0] = 0;
     memset(loc, 0, sizeof *loc);
     loc->nonfinite = -1;
+    rel[0] = 0;
+    loc->rel = rel;
     const char *b = base_name(filename);
     for (int i = 0; i < src->n; i++) {
         input *in = &src->in[i];
@@ -569,11 +579,11 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_
             continue;
         const char *cands[] = {NULL, "lidar", "train_lidar", "test_lidar"};
         for (size_t c = 0; c < sizeof cands / sizeof *cands; c++) {
-            char rel[1024], path[PATH_MAX + 1100];
+            char path[PATH_MAX + 1100];
             if (cands[c])
-                snprintf(rel, sizeof rel, "%s/%s", cands[c], b);
+                snprintf(rel, 1024, "%s/%s", cands[c], b);
             else
-                snprintf(rel, sizeof rel, "%s", filename);
+                snprintf(rel, 1024, "%s", filename);
             snprintf(path, sizeof path, "%s/%s", in->root, rel);
             int64_t size;
             int in_dir = folder_present(src, path);
@@ -583,18 +593,18 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_
                 continue;
             loc->found = 1;
             loc->root = in->root;
-            snprintf(loc->rel, sizeof loc->rel, "%s", rel);
             loc->size = size;
             memcpy(verify_path, path, strlen(path) + 1);
             return L3D_OK;
         }
     }
+    rel[0] = 0;   /* not in a folder */
     size_t m = l3d_strmap_get(&src->bins, b);
     if (m) {
         lidar_member *lm = &src->members[m - 1];
         loc->found = 1;
         loc->root = src->in[lm->input].path;
-        snprintf(loc->rel, sizeof loc->rel, "%s", lm->member);
+        snprintf(rel, 1024, "%s", lm->member);
         loc->size = lm->size;
         loc->nonfinite = lm->nonfinite;
     }

@@ -52,7 +52,8 @@ int64_t l3d_source_table_bytes(l3d_source *src, const char *const *wanted);
 typedef struct l3d_lidar_loc {
     int found;
     const char *root;      /* absolute folder or archive path */
-    char rel[1024];        /* path relative to root, or archive member name */
+    const char *rel;       /* path relative to root, or archive member name ("" when not
+                              found); the source's, like the answer itself */
     int64_t size;          /* bytes */
     int64_t nonfinite;     /* non-finite floats, -1 if not verified */
 } l3d_lidar_loc;

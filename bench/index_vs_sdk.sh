@@ -11,7 +11,8 @@
 #    instead (its sample_data are LIDAR_TOP's only: 22 680, so its tables are smaller
 #    than Lyft's where the SDK spends much of its time).
 # 2. Runs, one after the other, each under /usr/bin/time -v with the table files
-#    already in the page cache:
+#    already in the page cache, each lyft-index run writing a new file (the last
+#    run's output is removed first, untimed):
 #      a. bin/lyft-index --missing-lidar keep -o $BENCH_OUT/index.jsonl TABLES
 #      a'. a with a split of one scene: all tables read and linked, one scene written
 #      b. LyftDataset(data_path, json_path, verbose=True)  (bench/sdk_load.py)
@@ -86,6 +87,9 @@ run() {
     local name=$1 i; shift
     for i in $(seq 1 "$RUNS"); do
         warm
+        # Each run writes a new file, as a first run does: replacing the last run's
+        # 250 MB index would make the kernel drop its cached pages inside our rename.
+        rm -f "$OUT"/index*.jsonl
         echo "index_vs_sdk: $name ($i/$RUNS): $*" >&2
         if ! /usr/bin/time -v -o "$OUT/$name.$i.time" "$@" > "$OUT/$name.log" 2>&1; then
             cat "$OUT/$name.log" >&2

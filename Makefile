@@ -53,7 +53,7 @@ endif
 # simdjson's on-demand parser is compiled for one instruction set: on x86-64,
 # AVX2 (formats/json_split.c checks the CPU before using it).
 ifeq ($(shell uname -m),x86_64)
-$(BUILD)/formats/json_fast.cc.o: CXXFLAGS += -mavx2 -mbmi -mpclmul -mlzcnt -mpopcnt
+$(BUILD)/formats/json_fast.cc.o $(BUILD)/bench/parse_floor.cc.o: CXXFLAGS += -mavx2 -mbmi -mpclmul -mlzcnt -mpopcnt
 endif
 
 # ---- sources --------------------------------------------------------------
@@ -66,7 +66,9 @@ COMMON_SRC  := $(wildcard tools/common/*.c)
 TOOL_MAINS  := $(wildcard tools/*.c)
 TOOLS       := $(patsubst tools/%.c,$(BIN)/%,$(TOOL_MAINS))
 BENCH_SRC   := $(wildcard bench/*.c)
-BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+BENCH_CXX   := $(wildcard bench/*.cc)
+BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC)) \
+               $(patsubst bench/%.cc,$(BUILD)/bench/%,$(BENCH_CXX))
 TEST_SRC    := $(wildcard tests/test_*.c)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
@@ -118,6 +120,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/support/testutil.o $(LIB)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.cc.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CXX) $(CXXFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # Tests find the tools through LIDAR3D_BIN and the real data through LIDAR3D_SHARED.
 check: all $(TESTS) $(BENCHES)

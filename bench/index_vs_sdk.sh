@@ -20,7 +20,8 @@
 #         and boxes (bench/sdk_load.py --convert), i.e. the work lyft-index does.
 #         SDK_CONVERT=0 leaves it out (it takes ~1.5 min).
 #    a, a' and b run RUNS times (default 3; best wall time, largest peak RSS), c once.
-# 3. Prints a markdown table: wall s, peak RSS MB, SDK/ours ratios, and the machine.
+# 3. Prints a markdown table: wall s, peak RSS MB, SDK/ours ratios, and the machine;
+#    then the parser's floor (build/bench/parse_floor, from `make bench` or `make check`).
 #
 # Environment: BENCH_OUT (default bench/out/index_vs_sdk), TABLES, TABLES_GEN, REGEN, SDK_CONVERT, RUNS,
 # LIDAR3D_BIN (default bin/), LIDAR3D_VENV (the SDK's venv, default .venv/, created
@@ -148,6 +149,14 @@ echo
 ok_speed=$(awk -v a="$sw" -v b="$iw" -v t=$TARGET_SPEED 'BEGIN { print (a / b >= t) ? "met" : "NOT met" }')
 ok_mem=$(awk -v a="$sr" -v b="$ir" -v t=$TARGET_MEM 'BEGIN { print (a / b >= t) ? "met" : "NOT met" }')
 echo "Targets against the SDK load (the full index, first row): >= ${TARGET_SPEED}x faster: $ok_speed; <= 1/${TARGET_MEM} of its memory: $ok_mem."
+# The parser's own floor: simdjson walking every table once, one thread, nothing kept
+# (bench/parse_floor.cc; best of 3). No change to formats/ can read the tables for less.
+FLOOR=${LIDAR3D_BUILD:-$REPO/build}/bench/parse_floor
+if [ -x "$FLOOR" ]; then
+    floor=$(for i in 1 2 3; do "$FLOOR" "$table_dir"/*.json | sed -n 's/^all: \([0-9.]*\) s CPU$/\1/p'; done | sort -n | head -1)
+    echo
+    echo "Parser floor (bench/parse_floor.cc): simdjson's on-demand walk of every table, nothing kept: $floor s of CPU, $(awk -v f="$floor" -v n="$(nproc)" 'BEGIN { printf "%.2f", f / n }') s on $(nproc) cores at best."
+fi
 if [ "${BENCH_STRICT:-0}" = 1 ] && { [ "$ok_speed" != met ] || [ "$ok_mem" != met ]; }; then
     exit 1
 fi

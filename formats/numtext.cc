@@ -32,6 +32,8 @@ static inline uint64_t ascii8(uint32_t v)
 }
 
 typedef unsigned __int128 u128;
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "digits are stored from registers, the first in the lowest byte");
 
 static const uint64_t k_pow10[18] = {
     1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,

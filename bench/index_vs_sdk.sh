@@ -90,7 +90,7 @@ run() {
         warm
         # Each run writes a new file, as a first run does: replacing the last run's
         # 250 MB index would make the kernel drop its cached pages inside our rename.
-        rm -f "$OUT"/index*.jsonl
+        rm -f "$OUT/$name.jsonl"
         echo "index_vs_sdk: $name ($i/$RUNS): $*" >&2
         if ! /usr/bin/time -v -o "$OUT/$name.$i.time" "$@" > "$OUT/$name.log" 2>&1; then
             cat "$OUT/$name.log" >&2

@@ -34,6 +34,9 @@ typedef struct input {
 
 /* Answers of l3d_source_find_lidar come in blocks that never move. */
 #define LOC_BLOCK 1024
+/* Room for a LiDAR path relative to its root while it is looked up (an
+ * index line holds no longer one: L3D_PATH_MAX). */
+#define REL_MAX 1024
 
 struct l3d_source {
     input *in;
@@ -460,7 +463,7 @@ const char *l3d_source_root(const l3d_source *src)
 }
 
 static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
-                               char rel[1024], char verify_path[PATH_MAX + 1100],
+                               char rel[REL_MAX], char verify_path[PATH_MAX + 1100],
                                l3d_err *err);
 
 /* Remembers a new answer (under lidar_mu), with a copy of its path; NULL
@@ -507,7 +510,7 @@ int l3d_source_find_lidar(l3d_source *src, const char *filename, int verify,
     if (*loc)
         return L3D_OK;
     l3d_lidar_loc found;
-    char rel[1024], verify_path[PATH_MAX + 1100];
+    char rel[REL_MAX], verify_path[PATH_MAX + 1100];
     int rc = find_lidar_uncached(src, filename, &found, rel, verify_path, err);
     if (!rc && verify && verify_path[0])
         rc = verify_file(verify_path, &found.nonfinite, err);
@@ -564,7 +567,7 @@ static int is_file_in(const input *in, const char *rel, const char *path, int64_
 /* With loc->rel in rel, and verify_path set to the file to read when
  * verifying ("" if none). */
 static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_loc *loc,
-                               char rel[1024], char verify_path[PATH_MAX + 1100],
+                               char rel[REL_MAX], char verify_path[PATH_MAX + 1100],
                                l3d_err *err)
 {
     verify_path[0] = 0;
@@ -581,9 +584,9 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_
         for (size_t c = 0; c < sizeof cands / sizeof *cands; c++) {
             char path[PATH_MAX + 1100];
             if (cands[c])
-                snprintf(rel, 1024, "%s/%s", cands[c], b);
+                snprintf(rel, REL_MAX, "%s/%s", cands[c], b);
             else
-                snprintf(rel, 1024, "%s", filename);
+                snprintf(rel, REL_MAX, "%s", filename);
             snprintf(path, sizeof path, "%s/%s", in->root, rel);
             int64_t size;
             int in_dir = folder_present(src, path);
@@ -604,7 +607,7 @@ static int find_lidar_uncached(l3d_source *src, const char *filename, l3d_lidar_
         lidar_member *lm = &src->members[m - 1];
         loc->found = 1;
         loc->root = src->in[lm->input].path;
-        snprintf(rel, 1024, "%s", lm->member);
+        snprintf(rel, REL_MAX, "%s", lm->member);
         loc->size = lm->size;
         loc->nonfinite = lm->nonfinite;
     }
